@@ -1,0 +1,44 @@
+# SysMedic developer commands. `make help` lists them.
+# Everything a target needs is installed by the target itself (a virtualenv from PyPI, npm
+# packages, Debian packages), so a fresh clone needs only `make run` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8060
+# Every pyenv Python 3.8+ installed here runs the fast suite (the full one runs on $(PYTHON)).
+MATRIX_PYTHONS := $(sort $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3))
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: help venv run test test-fast test-matrix lint bench clean
+
+help:            ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
+
+$(STAMP): setup.py requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	$(PY) -m pip install $(PIP_QUIET) -e . -r requirements-test.txt
+	touch $@
+
+venv: $(STAMP)   ## Create .venv with SysMedic (editable) and the test packages
+
+run: venv        ## Sample this machine and print the dashboard
+	$(PY) -m sysmedic
+
+test: venv test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
+	$(PY) -m pytest
+
+test-fast: venv  ## The suite without slow end-to-end groups
+	$(PY) -m pytest -m "not slow"
+
+test-matrix:     ## The fast suite on every other installed pyenv Python 3.8+
+	@PYTHON_LIST="$(MATRIX_PYTHONS)" sh tests/run-matrix.sh
+
+bench: venv      ## Collector cost and fork-loop coverage tables (see BENCHMARKS.md)
+	$(PY) bench/collector_cost.py
+	$(PY) bench/fork_coverage.py
+
+clean:           ## Remove virtualenvs and build output
+	rm -rf $(VENV) .venvs build dist *.egg-info .pytest_cache

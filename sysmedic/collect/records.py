@@ -1,0 +1,70 @@
+"""Frozen records that flow out of the collection layer (stdlib-only leaf module).
+
+A source (``procfs`` or ``psutil_source``) returns one :class:`RawSample` of cumulative
+counters; :class:`~sysmedic.collect.accounting.Accountant` turns two of them into a
+:class:`Snapshot` of rates and shares. Nobody mutates a record: the sampler builds a new
+Snapshot and swaps the reference (STYLE.md 3).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+# One process in a RawSample: (uid, ppid, start, cpu, child_cpu, rss).
+# ``start`` is in the source's clock unit, ``cpu`` = user+system time of the process,
+# ``child_cpu`` = user+system time of its reaped children (cutime+cstime), both in the
+# source's CPU unit; ``rss`` in the source's memory unit. A plain tuple, not a dataclass:
+# it is built once per process per sample, on the hot path.
+ProcRow = Tuple[int, int, float, float, float, int]
+
+
+@dataclass(frozen=True)
+class RawSample:
+    """Cumulative counters read at one instant, in the source's units."""
+    monotonic: float                # seconds, for rates
+    wall: float                     # epoch seconds, for timestamps
+    now_start_units: float          # "now" in the unit of ProcRow.start (to spot new processes)
+    cpu_total: float                # all CPUs, all states, in the CPU unit
+    cpu_busy: float                 # cpu_total less idle and iowait
+    cpu_cores: int
+    memory_total: int               # bytes
+    memory_available: int           # bytes
+    disk_used: int                  # bytes, as df counts them
+    disk_total: int                 # used + available to unprivileged users
+    network: Dict[str, int]         # interface -> rx+tx bytes, loopback excluded
+    uptime: float                   # seconds since boot
+    load_avg: Tuple[float, float, float]
+    processes: Dict[int, ProcRow]   # pid -> ProcRow
+    rss_unit: int                   # bytes per ProcRow.rss unit
+
+
+@dataclass(frozen=True)
+class SystemMetrics:
+    cpu_usage: Optional[float]      # % of the whole machine; None while warming up
+    cpu_cores: int
+    memory_usage: float             # % of MemTotal not available
+    memory_total: int               # bytes
+    memory_available: int           # bytes
+    disk_usage: float               # % of / used
+    uptime: float                   # seconds
+    load_avg: Tuple[float, float, float]
+    network_rate: Optional[float]   # bytes/s received+sent; None while warming up
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    username: str
+    uid: int
+    cpu_percent: Optional[float]    # share of the whole machine (0-100); None while warming up
+    memory_percent: float           # RSS over MemTotal
+    processes: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one sample knows. ``users`` is sorted by CPU, then memory, descending."""
+    time: float                     # epoch seconds
+    system: SystemMetrics
+    users: Tuple[UserUsage, ...]
+    warming_up: bool                # True on the first sample: no rates yet
+    interval: float                 # seconds covered by the rates
+    collect_seconds: float          # how long the reading took

@@ -1,0 +1,390 @@
+"""SysMedic configuration: declared once, validated once, written atomically.
+
+Two files live in the home directory (spec/README.md, decision 15):
+
+- ``config.json``     monitoring settings, per-user overrides, filtering, e-mail;
+- ``websocket.json``  ``{"port": 8060, "enabled": true}`` plus optional server keys.
+
+Every option is a field of a frozen dataclass below; the field's metadata holds its converter
+and help text, so the declaration *is* the option table (STYLE.md 11). A converter accepts the
+JSON value or the CLI's string and raises ``ValueError`` whose text completes the sentence
+``"<file>: <key>: ..."``. Files keep only what the user set; missing keys take defaults.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import types
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+from .formatting import parse_duration
+from .home import atomic_write
+
+CONFIG_FILE = "config.json"
+WEBSOCKET_FILE = "websocket.json"
+MAX_FILE_BYTES = 1 << 20
+
+
+# -- converters: JSON value or CLI string -> validated Python value ----------------------------
+
+def _number(value):
+    if isinstance(value, bool):
+        raise ValueError("%r is not a number" % (value,))
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value) if "." in str(value) else int(value)
+    except (TypeError, ValueError):
+        raise ValueError("%r is not a number" % (value,))
+
+
+def _int_range(low, high):
+    def convert(value):
+        number = _number(value)
+        if number != int(number):
+            raise ValueError("%r is not a whole number" % (value,))
+        if not low <= number <= high:
+            raise ValueError("%s is out of range %d-%d" % (value, low, high))
+        return int(number)
+    return convert
+
+
+def _float_range(low, high):
+    def convert(value):
+        number = float(_number(value))
+        if number != number or not low <= number <= high:
+            raise ValueError("%s is out of range %g-%g" % (value, low, high))
+        return number
+    return convert
+
+
+def _duration(unit_seconds):
+    """A positive duration: a number in ``unit_seconds`` units or a string like ``5m``."""
+    def convert(value):
+        if isinstance(value, str) and value.strip() and value.strip()[-1].isalpha():
+            seconds = parse_duration(value)
+        else:
+            seconds = float(_number(value)) * unit_seconds
+        if not seconds > 0 or seconds != seconds or seconds > 10 * 365 * 86400:
+            raise ValueError("%s must be greater than 0" % (value,))
+        return seconds
+    return convert
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("%r is not true or false" % (value,))
+
+
+def _choice(*choices):
+    def convert(value):
+        if value not in choices:
+            raise ValueError("%r is not one of %s" % (value, ", ".join(choices)))
+        return value
+    return convert
+
+
+def _text(value):
+    if not isinstance(value, str):
+        raise ValueError("%r is not a string" % (value,))
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("contains control characters")
+    return value
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*\$?$")
+
+
+def _names(value):
+    """A list of user names (JSON list or comma-separated string)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("%r is not a list of names" % (value,))
+    names = tuple(str(item).strip() for item in items if str(item).strip())
+    for name in names:
+        if not _NAME.match(name) or len(name) > 64:
+            raise ValueError("%r is not a valid user name" % (name,))
+    return names
+
+
+def _addresses(value):
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("%r is not a list of addresses" % (value,))
+    addresses = tuple(_text(str(item)).strip() for item in items if str(item).strip())
+    for address in addresses:
+        if "@" not in address:
+            raise ValueError("%r is not an e-mail address" % (address,))
+    return addresses
+
+
+def option(default, convert, help, secret=False):
+    """Declare one option: its default, converter and one-line help."""
+    return field(default=default, metadata={"convert": convert, "help": help, "secret": secret})
+
+
+# -- the option table ---------------------------------------------------------------------------
+
+PERCENT = _int_range(1, 100)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    update_interval: float = option(5.0, _duration(1), "seconds between samples and system_update messages")
+    monitoring_interval: float = option(60.0, _duration(1), "seconds between history rows in the database")
+    cpu_threshold: int = option(80, PERCENT, "system CPU % above which the machine is under Heavy Load")
+    memory_threshold: int = option(80, PERCENT, "system memory % above which the machine is under Heavy Load")
+    user_cpu_threshold: int = option(80, PERCENT, "default per-user CPU % threshold (share of the machine)")
+    user_memory_threshold: int = option(80, PERCENT, "default per-user memory % threshold")
+    persistent_time: float = option(3600.0, _duration(60), "minutes a user must stay above a threshold to be persistent")
+    retain_days: float = option(30 * 86400.0, _duration(86400), "days of history and resolved alerts to keep")
+    collector: str = option("auto", _choice("auto", "procfs", "psutil"), "metrics backend: auto, procfs or psutil")
+
+
+@dataclass(frozen=True)
+class Filtering:
+    excluded_users: tuple = option((), _names, "users never shown nor alerted on")
+    min_cpu_percent: float = option(0.0, _float_range(0, 100), "hide users below this CPU % ...")
+    min_memory_percent: float = option(0.0, _float_range(0, 100), "... and below this memory %")
+    exclude_system_users: bool = option(False, _boolean, "hide users with uid below 1000 (except root)")
+
+
+@dataclass(frozen=True)
+class Email:
+    enabled: bool = option(False, _boolean, "send an e-mail when an alert opens")
+    smtp_host: str = option("localhost", _text, "SMTP server host name")
+    smtp_port: int = option(587, _int_range(1, 65535), "SMTP server port")
+    security: str = option("starttls", _choice("starttls", "ssl", "none"), "starttls, ssl or none")
+    username: str = option("", _text, "SMTP login (empty: no authentication)")
+    password: str = option("", _text, "SMTP password", secret=True)
+    sender: str = option("", _text, "From address (default sysmedic@<fqdn>)")
+    recipients: tuple = option((), _addresses, "To addresses, comma-separated")
+    timeout: float = option(10.0, _duration(1), "seconds to wait for the SMTP server")
+    ca_file: str = option("", _text, "PEM file of CAs to trust instead of the system store")
+
+
+@dataclass(frozen=True)
+class UserLimits:
+    cpu_threshold: int = option(80, PERCENT, "this user's CPU % threshold")
+    memory_threshold: int = option(80, PERCENT, "this user's memory % threshold")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated ``config.json``. ``users`` maps a user name to its :class:`UserLimits`."""
+    monitoring: Monitoring = field(default_factory=Monitoring)
+    filtering: Filtering = field(default_factory=Filtering)
+    email: Email = field(default_factory=Email)
+    users: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def user_limits(self, username):
+        """The thresholds that apply to ``username`` (its overrides, else the defaults)."""
+        limits = self.users.get(username)
+        if limits is not None:
+            return limits
+        return UserLimits(self.monitoring.user_cpu_threshold, self.monitoring.user_memory_threshold)
+
+
+@dataclass(frozen=True)
+class WebSocketSettings:
+    """The validated ``websocket.json`` (spec: ``{"port": 8060, "enabled": true}``)."""
+    port: int = option(8060, _int_range(1, 65535), "TCP port of the HTTP/WebSocket server")
+    enabled: bool = option(True, _boolean, "run the WebSocket server with the daemon")
+    host: str = option("0.0.0.0", _text, "address to listen on")
+    public_host: str = option("", _text, "host name put in connection URLs (default: the FQDN)")
+    max_clients: int = option(100, _int_range(1, 10000), "WebSocket clients served at once")
+    compression: bool = option(False, _boolean, "accept permessage-deflate")
+
+
+SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "email": Email}
+
+
+def _convert(cls, raw, source, prefix, **defaults):
+    """Build ``cls`` from a JSON object, converting and checking each known key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, prefix.rstrip(".") or None, "must be a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(source, prefix + key, "unknown key")
+        try:
+            values[key] = fields[key].metadata["convert"](value)
+        except ValueError as err:
+            raise ConfigError(source, prefix + key, str(err))
+    defaults.update(values)
+    return cls(**defaults)
+
+
+def config_from_dict(raw, source=CONFIG_FILE):
+    """Validate a parsed ``config.json`` into a :class:`Config`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, None, "must contain a JSON object")
+    sections = {}
+    for key, value in raw.items():
+        if key in SECTIONS:
+            sections[key] = _convert(SECTIONS[key], value, source, key + ".")
+        elif key == "users":
+            if not isinstance(value, dict):
+                raise ConfigError(source, "users", "must be a JSON object of user names")
+            for name in value:
+                _names_or_error(name, source)
+            sections["users"] = value
+        else:
+            raise ConfigError(source, key, "unknown section")
+    monitoring = sections.get("monitoring", Monitoring())
+    sections["users"] = types.MappingProxyType({
+        name: _convert(UserLimits, limits, source, "users.%s." % name,
+                       cpu_threshold=monitoring.user_cpu_threshold,
+                       memory_threshold=monitoring.user_memory_threshold)
+        for name, limits in sections.get("users", {}).items()})
+    return Config(**sections)
+
+
+def _names_or_error(name, source):
+    try:
+        _names([name])
+    except ValueError as err:
+        raise ConfigError(source, "users", str(err))
+
+
+def websocket_from_dict(raw, source=WEBSOCKET_FILE):
+    return _convert(WebSocketSettings, raw, source, "")
+
+
+def read_json(path):
+    """The parsed JSON in ``path``, ``{}`` when it does not exist.
+
+    :raises ConfigError: naming the file for unreadable, oversized or invalid JSON.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise ConfigError(path, None, "cannot read: %s" % err.strerror)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(path, None, "larger than %d bytes" % MAX_FILE_BYTES)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not UTF-8 text")
+    if not text.strip():
+        raise ConfigError(path, None, "empty file (delete it to use the defaults)")
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise ConfigError(path, None, "invalid JSON: %s" % err)
+    except RecursionError:
+        raise ConfigError(path, None, "invalid JSON: nested too deeply")
+
+
+def load_config(home):
+    path = os.path.join(home, CONFIG_FILE)
+    return config_from_dict(read_json(path), path)
+
+
+def load_websocket(home):
+    path = os.path.join(home, WEBSOCKET_FILE)
+    return websocket_from_dict(read_json(path), path)
+
+
+def write_json(path, raw):
+    atomic_write(path, (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _resolve_key(key):
+    """``section.name`` for a dotted key or a bare option name that is unique."""
+    if "." in key:
+        section, _, name = key.partition(".")
+        cls = SECTIONS.get(section)
+        if cls is None or name not in {f.name for f in dataclasses.fields(cls)}:
+            raise ConfigError("command line", key, "unknown key (see 'sysmedic config show')")
+        return section, name
+    matches = [(s, key) for s, cls in SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if len(matches) != 1:
+        raise ConfigError("command line", key, "unknown key (see 'sysmedic config show')")
+    return matches[0]
+
+
+def set_option(home, key, text):
+    """Set one option from CLI text, validate the whole file, write it atomically.
+
+    The file on disk is left untouched when it, the key or the value is invalid.
+    :returns: ``(dotted_key, converted_value)``.
+    """
+    path = os.path.join(home, CONFIG_FILE)
+    raw = read_json(path)
+    config_from_dict(raw, path)  # refuse to rewrite a file that is already broken
+    section, name = _resolve_key(key)
+    converter = {f.name: f for f in dataclasses.fields(SECTIONS[section])}[name].metadata["convert"]
+    try:
+        value = converter(text)
+    except ValueError as err:
+        raise ConfigError("command line", "%s.%s" % (section, name), str(err))
+    raw.setdefault(section, {})[name] = list(value) if isinstance(value, tuple) else text_or_value(text, value)
+    config_from_dict(raw, path)
+    write_json(path, raw)
+    return "%s.%s" % (section, name), value
+
+
+def text_or_value(text, value):
+    """Store durations as the user wrote them (``5m``), everything else as converted."""
+    if isinstance(text, str) and text.strip()[-1:].isalpha() and isinstance(value, float):
+        return text.strip()
+    return value
+
+
+def set_user_option(home, username, key, text):
+    """Set a per-user threshold override (``cpu_threshold`` or ``memory_threshold``)."""
+    path = os.path.join(home, CONFIG_FILE)
+    raw = read_json(path)
+    config_from_dict(raw, path)
+    _names_or_error(username, "command line")
+    fields = {f.name: f for f in dataclasses.fields(UserLimits)}
+    if key not in fields:
+        raise ConfigError("command line", key, "unknown user key (use cpu_threshold or memory_threshold)")
+    try:
+        value = fields[key].metadata["convert"](text)
+    except ValueError as err:
+        raise ConfigError("command line", "users.%s.%s" % (username, key), str(err))
+    raw.setdefault("users", {}).setdefault(username, {})[key] = value
+    config_from_dict(raw, path)
+    write_json(path, raw)
+    return "users.%s.%s" % (username, key), value
+
+
+def update_websocket(home, **changes):
+    """Merge ``changes`` into ``websocket.json`` after validating them; returns the settings."""
+    path = os.path.join(home, WEBSOCKET_FILE)
+    raw = read_json(path)
+    websocket_from_dict(raw, path)
+    raw.update(changes)
+    settings = websocket_from_dict(raw, path)
+    write_json(path, raw)
+    return settings
+
+
+def describe(obj):
+    """Rows of ``(dotted key, value, help)`` for ``config show``; secrets are masked."""
+    rows = []
+    for section in SECTIONS:
+        values = getattr(obj, section)
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            if f.metadata["secret"] and value:
+                value = "********"
+            rows.append(("%s.%s" % (section, f.name), value, f.metadata["help"]))
+    for name, limits in sorted(obj.users.items()):
+        for f in dataclasses.fields(limits):
+            rows.append(("users.%s.%s" % (name, f.name), getattr(limits, f.name), f.metadata["help"]))
+    return rows

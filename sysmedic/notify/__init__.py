@@ -1,0 +1,1 @@
+"""Notifications of opened alerts (e-mail)."""

@@ -1,0 +1,135 @@
+"""E-mail an alert when it opens, with ``smtplib`` (STARTTLS, SSL or plain; login optional).
+
+The alert is already stored when it reaches here: a failed send is logged and retried by
+nobody, and it never loses the alert. :class:`Mailer` gives the daemon a bounded queue and a
+``run(stop)`` loop for a thread the composition root starts, so a slow SMTP server never
+delays the sampler.
+"""
+
+import collections
+import logging
+import smtplib
+import socket
+import ssl
+import threading
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from ..errors import SysMedicError
+from ..formatting import iso_utc
+
+log = logging.getLogger(__name__)
+
+
+class MailError(SysMedicError):
+    """Sending failed; the text says which server and why (never the password)."""
+
+
+def build_message(email, alert, hostname):
+    """An :class:`EmailMessage` for ``alert`` (an AlertRecord) from ``email`` settings."""
+    message = EmailMessage()
+    message["Subject"] = "[SysMedic] %s on %s: %s" % (alert.severity.upper(), hostname, alert.message)
+    message["From"] = email.sender or "sysmedic@%s" % hostname
+    message["To"] = ", ".join(email.recipients)
+    message["Date"] = formatdate(alert.created_at, localtime=True)
+    message["Message-ID"] = make_msgid("sysmedic-alert-%d" % alert.id, domain=hostname)
+    lines = [
+        "SysMedic alert #%d on %s" % (alert.id, hostname),
+        "",
+        "Time:     %s" % iso_utc(alert.created_at),
+        "Severity: %s" % alert.severity,
+        "Status:   %s" % alert.status,
+        "Cause:    %s" % alert.cause,
+        "Users:    %s" % (", ".join(alert.users) or "-"),
+        "",
+        alert.message,
+    ]
+    if alert.details.get("primary_cause"):
+        lines += ["", "Primary cause: %s" % alert.details["primary_cause"]]
+    if alert.details.get("recommendations"):
+        lines += ["", "Recommendations:"] + ["  - %s" % r for r in alert.details["recommendations"]]
+    lines += ["", "Resolve with: sysmedic alerts resolve %d" % alert.id]
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def send(email, message):
+    """Deliver ``message`` with the SMTP settings in ``email``. :raises MailError: on failure."""
+    context = ssl.create_default_context(cafile=email.ca_file or None)
+    where = "%s:%d" % (email.smtp_host, email.smtp_port)
+    try:
+        if email.security == "ssl":
+            client = smtplib.SMTP_SSL(email.smtp_host, email.smtp_port, timeout=email.timeout,
+                                      context=context)
+        else:
+            client = smtplib.SMTP(email.smtp_host, email.smtp_port, timeout=email.timeout)
+        with client:
+            if email.security == "starttls":
+                client.starttls(context=context)
+            if email.username:
+                client.login(email.username, email.password)
+            client.send_message(message)
+    except smtplib.SMTPAuthenticationError as err:
+        raise MailError("SMTP %s: login as %s refused (%s)" % (where, email.username, err.smtp_code))
+    except (smtplib.SMTPException, OSError, ssl.SSLError) as err:
+        raise MailError("SMTP %s: %s" % (where, err))
+
+
+class Mailer:
+    """A bounded queue of alerts to e-mail and the loop that sends them.
+
+    :param settings: a callable returning the current ``Email`` settings (they can be reloaded).
+    :param limit: alerts held at most; when full the oldest waiting alert is dropped and logged.
+    """
+
+    def __init__(self, settings, hostname=None, limit=100, sender=send):
+        self._settings = settings
+        self._hostname = hostname or socket.getfqdn()
+        self._queue = collections.deque()
+        self._limit = limit
+        self._ready = threading.Condition()
+        self._send = sender
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+
+    def submit(self, alert):
+        """Queue ``alert`` for sending; never blocks."""
+        email = self._settings()
+        if not (email.enabled and email.recipients):
+            return
+        with self._ready:
+            if len(self._queue) >= self._limit:
+                dropped = self._queue.popleft()
+                self.dropped += 1
+                log.warning("e-mail queue full: not sending alert %d", dropped.id)
+            self._queue.append(alert)
+            self._ready.notify()
+
+    def run(self, stop, poll=1.0):
+        """Send queued alerts until ``stop`` (an Event) is set and the queue is drained."""
+        while True:
+            with self._ready:
+                while not self._queue and not stop.is_set():
+                    self._ready.wait(poll)
+                if not self._queue:
+                    return
+                alert = self._queue.popleft()
+            self.deliver(alert)
+
+    def deliver(self, alert):
+        """Send one alert now; logs and counts failures, returns True when sent."""
+        email = self._settings()
+        try:
+            self._send(email, build_message(email, alert, self._hostname))
+        except MailError as err:
+            self.failed += 1
+            log.error("alert %d not e-mailed: %s", alert.id, err)
+            return False
+        self.sent += 1
+        log.info("alert %d e-mailed to %s", alert.id, ", ".join(email.recipients))
+        return True
+
+    def wake(self):
+        with self._ready:
+            self._ready.notify_all()

@@ -1,0 +1,236 @@
+"""The SQLite alert and history store.
+
+Design (DESIGN.md): WAL journal, ``BEGIN IMMEDIATE`` for writes, a busy timeout of 5 s, short
+read transactions, one connection per thread (a :class:`Storage` belongs to the thread that
+made it). In the daemon one writer thread owns the writing Storage.
+
+The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` maps each version to
+the SQL resource that brings the previous one to it, so later releases add a file and a line.
+"""
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from ..errors import NotFound, StorageError
+from ..resources import read_text
+
+DATABASE_FILE = "sysmedic.db"
+MIGRATIONS = {1: "schema_v1.sql"}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def database_path(home):
+    return os.path.join(home, DATABASE_FILE)
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    created_at: float
+    severity: str
+    status: str
+    cause: str
+    message: str
+    users: Tuple[str, ...]
+    details: dict
+    resolved_at: Optional[float]
+    resolved_by: Optional[str]
+
+    @property
+    def resolved(self):
+        return self.resolved_at is not None
+
+
+def _alert(row):
+    return AlertRecord(row[0], row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])),
+                       json.loads(row[7]), row[8], row[9])
+
+
+_ALERT_COLUMNS = "id, created_at, severity, status, cause, message, users, details, resolved_at, resolved_by"
+
+
+class Storage:
+    """One connection to the database at ``path``, creating and migrating it as needed.
+
+    :param path: the database file; created 0600 (SQLite gives its -wal/-shm files the same mode).
+    :param clock: epoch seconds, for resolution times.
+    """
+
+    def __init__(self, path, clock=time.time, busy_timeout=5.0):
+        self.path = path
+        self._clock = clock
+        try:
+            if not os.path.exists(path):
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise StorageError("%s: %s" % (path, err))
+        except OSError as err:
+            raise StorageError("%s: cannot open: %s" % (path, err.strerror))
+
+    def close(self):
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _write(self, statements):
+        """Run ``statements(cursor)`` in one ``BEGIN IMMEDIATE`` transaction."""
+        cursor = self._db.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            result = statements(cursor)
+            cursor.execute("COMMIT")
+            return result
+        except BaseException:
+            if self._db.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
+
+    def _migrate(self):
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError("%s: schema version %d is newer than this SysMedic understands (%d)"
+                               % (self.path, version, SCHEMA_VERSION))
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            script = read_text(__package__, MIGRATIONS[target])
+
+            def apply(cursor, script=script, target=target):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        cursor.execute(statement)
+                cursor.execute("PRAGMA user_version=%d" % target)
+            self._write(apply)
+
+    # -- alerts ----------------------------------------------------------------------------------
+
+    def open_alert(self, condition, status, details=None, now=None):
+        """Insert an alert for ``condition`` unless its cause already has an open one.
+
+        :returns: ``(record, created)``; ``created`` is False when the cause was already open.
+        """
+        now = self._clock() if now is None else now
+
+        def insert(cursor):
+            cursor.execute(
+                "INSERT OR IGNORE INTO alerts (created_at, severity, status, cause, message, users, details)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now, condition.severity, status, condition.cause, condition.message,
+                 json.dumps(list(condition.users)), json.dumps(details or {})))
+            created = cursor.rowcount == 1
+            row = cursor.execute("SELECT %s FROM alerts WHERE cause = ? AND resolved_at IS NULL"
+                                 % _ALERT_COLUMNS, (condition.cause,)).fetchone()
+            return _alert(row), created
+        return self._write(insert)
+
+    def resolve_causes(self, causes, now=None):
+        """Auto-resolve the open alerts of ``causes``; returns how many were resolved."""
+        now = self._clock() if now is None else now
+        return self._write(lambda cursor: sum(
+            cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'auto'"
+                           " WHERE cause = ? AND resolved_at IS NULL", (now, cause)).rowcount
+            for cause in causes))
+
+    def resolve(self, alert_id, now=None):
+        """Resolve one alert by hand. :raises NotFound: for an unknown id. Returns False if already resolved."""
+        now = self._clock() if now is None else now
+
+        def update(cursor):
+            if cursor.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
+                raise NotFound("alert %s does not exist" % alert_id)
+            return cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'manual'"
+                                  " WHERE id = ? AND resolved_at IS NULL", (now, alert_id)).rowcount == 1
+        return self._write(update)
+
+    def resolve_all(self, now=None):
+        now = self._clock() if now is None else now
+        return self._write(lambda cursor: cursor.execute(
+            "UPDATE alerts SET resolved_at = ?, resolved_by = 'manual' WHERE resolved_at IS NULL",
+            (now,)).rowcount)
+
+    def alerts(self, unresolved=False, since=None, limit=None):
+        """Alerts, newest first."""
+        query = "SELECT %s FROM alerts WHERE 1=1" % _ALERT_COLUMNS
+        args = []
+        if unresolved:
+            query += " AND resolved_at IS NULL"
+        if since is not None:
+            query += " AND created_at >= ?"
+            args.append(since)
+        query += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(int(limit))
+        return [_alert(row) for row in self._db.execute(query, args)]
+
+    def alert_counts(self):
+        """``(unresolved, total)``."""
+        row = self._db.execute("SELECT COUNT(*) - COUNT(resolved_at), COUNT(*) FROM alerts").fetchone()
+        return row[0], row[1]
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def record_history(self, snapshot, status, users):
+        """One system row and one row per user in ``users`` at ``snapshot.time``."""
+        system = snapshot.system
+
+        def insert(cursor):
+            cursor.execute("INSERT OR REPLACE INTO system_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (snapshot.time, system.cpu_usage, system.memory_usage, system.disk_usage,
+                            system.load_avg[0], system.network_rate, status))
+            cursor.executemany("INSERT OR REPLACE INTO user_history VALUES (?, ?, ?, ?, ?)",
+                               [(snapshot.time, u.username, u.cpu_percent, u.memory_percent, u.processes)
+                                for u in users])
+        self._write(insert)
+
+    def prune(self, before):
+        """Delete history and resolved alerts older than ``before``; returns rows deleted."""
+        def delete(cursor):
+            deleted = cursor.execute("DELETE FROM system_history WHERE time < ?", (before,)).rowcount
+            deleted += cursor.execute("DELETE FROM user_history WHERE time < ?", (before,)).rowcount
+            deleted += cursor.execute("DELETE FROM alerts WHERE resolved_at IS NOT NULL AND resolved_at < ?",
+                                      (before,)).rowcount
+            return deleted
+        deleted = self._write(delete)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+    def system_report(self, since):
+        """Summary of the system history since ``since`` (epoch seconds)."""
+        row = self._db.execute(
+            "SELECT COUNT(*), AVG(cpu), MAX(cpu), AVG(memory), MAX(memory), AVG(disk), MAX(disk),"
+            " AVG(load1), MAX(load1), MIN(time), MAX(time) FROM system_history WHERE time >= ?",
+            (since,)).fetchone()
+        statuses = dict(self._db.execute(
+            "SELECT status, COUNT(*) FROM system_history WHERE time >= ? GROUP BY status", (since,)))
+        severities = dict(self._db.execute(
+            "SELECT severity, COUNT(*) FROM alerts WHERE created_at >= ? GROUP BY severity", (since,)))
+        keys = ("samples", "cpu_avg", "cpu_max", "memory_avg", "memory_max", "disk_avg", "disk_max",
+                "load1_avg", "load1_max", "first", "last")
+        report = dict(zip(keys, row))
+        report["status_samples"] = statuses
+        report["alerts_opened"] = severities
+        return report
+
+    def user_report(self, since, top=10, username=None):
+        """Per-user averages and peaks since ``since``, highest average CPU first."""
+        query = ("SELECT username, COUNT(*), AVG(cpu), MAX(cpu), AVG(memory), MAX(memory), AVG(processes)"
+                 " FROM user_history WHERE time >= ?")
+        args = [since]
+        if username is not None:
+            query += " AND username = ?"
+            args.append(username)
+        query += " GROUP BY username ORDER BY AVG(cpu) DESC, AVG(memory) DESC LIMIT ?"
+        args.append(int(top))
+        keys = ("username", "samples", "cpu_avg", "cpu_max", "memory_avg", "memory_max", "processes_avg")
+        return [dict(zip(keys, row)) for row in self._db.execute(query, args)]

@@ -1,0 +1,50 @@
+"""JSON shapes of SysMedic's records, shared by the CLI's ``--json`` and the wire protocol.
+
+This is the JSON boundary (STYLE.md 3): records go in, plain dicts come out, with the formats
+of spec/README.md (percentages to one decimal, uptime, load and rate strings).
+"""
+
+from . import formatting as fmt
+
+
+def system_info(snapshot):
+    """The ``get_system_info`` fields, plus ``cpu_cores`` and ``memory_total``."""
+    system = snapshot.system
+    return {
+        "cpu_usage": fmt.pct(system.cpu_usage),
+        "memory_usage": fmt.pct(system.memory_usage),
+        "disk_usage": fmt.pct(system.disk_usage),
+        "uptime": fmt.uptime(system.uptime),
+        "load_avg": fmt.load_avg(system.load_avg),
+        "network_io": fmt.rate(system.network_rate),
+        "cpu_cores": system.cpu_cores,
+        "memory_total": system.memory_total,
+    }
+
+
+def user_metrics(users):
+    """The ``get_user_metrics`` list (decision 2: shares of the whole machine)."""
+    return [{"username": u.username, "cpu_percent": fmt.pct(u.cpu_percent),
+             "memory_percent": fmt.pct(u.memory_percent), "processes": u.processes}
+            for u in users]
+
+
+def alert(record):
+    """An AlertRecord as JSON (used by ``alerts --json``)."""
+    return {
+        "id": record.id,
+        "time": fmt.iso_utc(record.created_at),
+        "severity": record.severity,
+        "status": record.status,
+        "cause": record.cause,
+        "message": record.message,
+        "users": list(record.users),
+        "resolved": record.resolved,
+        "resolved_at": fmt.iso_utc(record.resolved_at) if record.resolved else None,
+        "resolved_by": record.resolved_by,
+    }
+
+
+def alert_line(record):
+    """One line describing an alert, for ``recent_alerts`` and the CLI."""
+    return record.message

@@ -1,0 +1,140 @@
+"""Exact figures from the checked-in fake /proc trees (tests/fixtures/proc, t0 then t1).
+
+Worked out by hand from the files (CPU unit = clock ticks):
+- /proc/stat total 9600 -> 10400 (span 800), busy 1500 -> 1900 (400): system CPU 50.0%.
+- alice (pid 100): (180+70) - (100+50) = 100 ticks -> 12.5%.
+- bob: shell pid 200 own (12+8)-(6+4) = 10; its reaped-children time grew 0 -> 200, of which
+  40 was child pid 201's total when last seen (pid 201 has exited): 160 never seen. 170 -> 21.25%.
+- carol: pid 300 born after t0 (start 100200 > 1000 s * 100): all its 30 ticks -> 3.75%.
+- dave: pid 400 was reused (start 50000 -> 100100): the new process's 20 ticks -> 2.5%,
+  never 20 - 500.
+- memory: MemTotal 1000000 kB, MemAvailable 600000 kB -> 40.0%; alice 25000 pages -> 10.0%.
+- network: eth0 rx+tx 1.5 MB -> 4.5 MB in 4 s (lo ignored) -> 0.75 MB/s.
+"""
+
+import json
+import os
+import re
+
+import pytest
+
+from sysmedic.collect import Collector
+from sysmedic.collect.accounting import Accountant, UserNames
+from sysmedic.collect.procfs import ProcSource
+from sysmedic.views import system_info, user_metrics
+
+from ..conftest import FIXTURES
+
+PROC = os.path.join(FIXTURES, "proc")
+NAMES = {0: "root", 1000: "alice", 1001: "bob", 1002: "carol", 1003: "dave"}
+
+
+class FakeStatvfs:
+    f_blocks, f_bfree, f_bavail, f_frsize = 1000, 600, 500, 4096
+
+
+class FakeTree:
+    """Switches a ProcSource between the t0 and t1 trees and tells owners from owners.json."""
+
+    def __init__(self):
+        with open(os.path.join(PROC, "owners.json")) as handle:
+            self.owners = json.load(handle)
+        self.tree = "t0"
+        self.now = 10.0
+
+    def owner_of(self, fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        pid = re.search(r"/(\d+)/stat$", path).group(1)
+        return self.owners[self.tree][pid]
+
+    def collector(self):
+        source = ProcSource(os.path.join(PROC, "t0"), owner_of=self.owner_of,
+                            clock=lambda: self.now, wall=lambda: 1700000000.0 + self.now,
+                            statvfs=lambda path: FakeStatvfs())
+        return source, Collector(source, Accountant(UserNames(lookup=NAMES.__getitem__)))
+
+    def advance(self, source):
+        self.tree, self.now = "t1", 14.0
+        source.proc_root = os.path.join(PROC, "t1")
+
+
+@pytest.fixture
+def samples():
+    fake = FakeTree()
+    source, collector = fake.collector()
+    first = collector.sample()
+    fake.advance(source)
+    return first, collector.sample(), source
+
+
+def by_name(snapshot):
+    return {u.username: u for u in snapshot.users}
+
+
+def test_first_sample_is_warming_up_with_no_fake_zero(samples):
+    first, _, _ = samples
+    assert first.warming_up
+    assert first.system.cpu_usage is None and first.system.network_rate is None
+    assert all(u.cpu_percent is None for u in first.users)
+    assert system_info(first)["cpu_usage"] is None
+
+
+def test_system_figures(samples):
+    _, snap, _ = samples
+    info = system_info(snap)
+    assert info["cpu_usage"] == 50.0
+    assert info["memory_usage"] == 40.0
+    assert info["disk_usage"] == pytest.approx(100.0 * 400 / 900, abs=0.05)
+    assert info["uptime"] == "16m"
+    assert info["load_avg"] == "0.85, 0.92, 1.15"
+    assert info["network_io"] == "0.75 MB/s"
+    assert info["cpu_cores"] == 2
+    assert snap.interval == 4.0 and not snap.warming_up
+
+
+def test_per_user_cpu_counts_reaped_children_and_survives_pid_reuse(samples):
+    _, snap, _ = samples
+    users = by_name(snap)
+    assert users["alice"].cpu_percent == pytest.approx(12.5)
+    assert users["bob"].cpu_percent == pytest.approx(21.25)
+    assert users["carol"].cpu_percent == pytest.approx(3.75)
+    assert users["dave"].cpu_percent == pytest.approx(2.5)
+    assert users["root"].cpu_percent == 0.0
+    assert sum(u.cpu_percent for u in snap.users) <= snap.system.cpu_usage
+
+
+def test_per_user_memory_processes_and_order(samples):
+    _, snap, source = samples
+    page = os.sysconf("SC_PAGE_SIZE")
+    users = by_name(snap)
+    assert users["alice"].memory_percent == pytest.approx(100.0 * 25000 * page / 1024000000)
+    assert {name: u.processes for name, u in users.items()} == {
+        "root": 2, "alice": 1, "bob": 1, "carol": 1, "dave": 1}
+    assert [u.username for u in snap.users][:2] == ["bob", "alice"]
+    metrics = user_metrics(snap.users)
+    assert metrics[0] == {"username": "bob", "cpu_percent": 21.2, "memory_percent": metrics[0]["memory_percent"],
+                          "processes": 1}
+
+
+def test_parser_handles_parentheses_in_command_names():
+    source = ProcSource(os.path.join(PROC, "t0"), owner_of=lambda fd: 0, statvfs=lambda p: FakeStatvfs())
+    table = source.read().processes
+    assert table[201][1:] == (200, 99000, 40, 0, 2000)  # comm is "make (x) )"
+    assert sorted(table) == [1, 2, 100, 200, 201, 400]   # "self" is not a pid
+
+
+def test_reads_the_real_proc_like_psutil():
+    """The live /proc collector agrees with psutil (the oracle) on processes per user and memory."""
+    psutil = pytest.importorskip("psutil")
+    collector = Collector(ProcSource())
+    collector.sample()
+    snap = collector.sample()
+    ours = {u.uid: u.processes for u in snap.users}
+    theirs = {}
+    for proc in psutil.process_iter(["uids"]):
+        theirs[proc.info["uids"].effective] = theirs.get(proc.info["uids"].effective, 0) + 1
+    assert set(ours) == set(theirs)
+    for uid in ours:
+        assert abs(ours[uid] - theirs[uid]) <= 3  # processes come and go between the two scans
+    assert snap.system.memory_usage == pytest.approx(
+        100.0 * (1 - psutil.virtual_memory().available / psutil.virtual_memory().total), abs=2.0)
