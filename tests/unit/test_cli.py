@@ -1,0 +1,133 @@
+"""The CLI through main(argv): exit codes, one-line errors, JSON output, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sysmedic import __version__
+from sysmedic.analysis.alerts import Condition
+from sysmedic.cli import main
+from sysmedic.storage import Storage, database_path
+
+from ..conftest import ROOT
+
+
+def run(capsys, env, *argv):
+    code = main(list(argv), environ=env)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_help_and_usage_errors(capsys, env):
+    assert run(capsys, env, "--version")[:2] == (0, "sysmedic %s\n" % __version__)
+    code, out, _ = run(capsys, env, "--help")
+    assert code == 0 and "sysmedic alerts resolve" in out
+    code, _, err = run(capsys, env, "alerts", "frobnicate")
+    assert code == 2 and "Usage:" in err
+
+
+def test_dashboard_json_samples_this_machine(capsys, env):
+    code, out, _ = run(capsys, env, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["source"] == "sampled now"
+    assert data["status"] in ("Light Usage", "Medium Usage", "Heavy Load")
+    assert 0 <= data["metrics"]["cpu_usage"] <= 100  # a real second sample, never None
+    assert any(u["username"] == "root" or u["processes"] > 0 for u in data["users"])
+    assert data["unresolved_alerts"] == 0
+
+
+def test_dashboard_text_marks_persistent_users_and_counts_alerts(capsys, env, home):
+    os.makedirs(home)
+    with Storage(database_path(home)) as store:
+        store.open_alert(Condition("system:cpu", "critical", "High CPU usage", ()), "Heavy Load")
+    code, out, _ = run(capsys, env)
+    assert code == 0
+    assert "Status: " in out and "threshold 80%" in out and "USER" in out
+    assert "Unresolved alerts: 1 (of 1)" in out
+
+
+def test_config_set_show_and_errors(capsys, env, home):
+    code, out, _ = run(capsys, env, "config", "set", "cpu_threshold", "90")
+    assert code == 0 and "monitoring.cpu_threshold = 90" in out
+    assert run(capsys, env, "config", "set-user", "postgres", "memory_threshold", "50")[0] == 0
+    code, out, _ = run(capsys, env, "config", "show", "--json")
+    shown = json.loads(out)
+    assert shown["monitoring.cpu_threshold"] == 90 and shown["users.postgres.memory_threshold"] == 50
+    code, _, err = run(capsys, env, "config", "set", "memory_threshold", "abc")
+    assert code == 1 and err == "sysmedic: command line: monitoring.memory_threshold: 'abc' is not a number\n"
+    code, _, err = run(capsys, env, "config", "set", "email.password", "hunter2")
+    assert code == 0
+    code, out, _ = run(capsys, env, "config", "show")
+    assert "hunter2" not in out and "********" in out
+
+
+def test_corrupt_config_is_one_line_and_left_alone(capsys, env, home):
+    os.makedirs(home)
+    path = os.path.join(home, "config.json")
+    with open(path, "w") as handle:
+        handle.write("{not json")
+    for argv in (["config", "show"], ["config", "set", "cpu_threshold", "50"], ["--json"]):
+        code, _, err = run(capsys, env, *argv)
+        assert code == 1 and err.count("\n") == 1 and path in err and "invalid JSON" in err
+    assert open(path).read() == "{not json"
+
+
+def test_alerts_list_resolve_and_json(capsys, env, home):
+    assert run(capsys, env, "alerts")[1] == "No alerts.\n"
+    os.makedirs(home)
+    with Storage(database_path(home)) as store:
+        a, _ = store.open_alert(Condition("system:cpu", "critical", "High CPU usage: 91.0%", ()), "Heavy Load")
+        b, _ = store.open_alert(Condition("user:db:cpu", "warning", "Persistent cpu usage by db", ("db",)),
+                                "Heavy Load")
+    code, out, _ = run(capsys, env, "alerts", "list", "--unresolved")
+    assert code == 0 and "High CPU usage: 91.0%" in out and "OPEN" in out
+    assert run(capsys, env, "alerts", "resolve", str(a.id))[1] == "Resolved alert %d.\n" % a.id
+    assert run(capsys, env, "alerts", "resolve", str(a.id))[1] == "Alert %d was already resolved.\n" % a.id
+    code, _, err = run(capsys, env, "alerts", "resolve", "999")
+    assert code == 1 and err == "sysmedic: alert 999 does not exist\n"
+    code, _, err = run(capsys, env, "alerts", "resolve", "abc")
+    assert code == 1 and "not a number" in err
+    data = json.loads(run(capsys, env, "alerts", "--json", "--unresolved")[1])
+    assert [item["id"] for item in data] == [b.id] and data[0]["users"] == ["db"]
+    assert json.loads(run(capsys, env, "alerts", "--json", "--since=1h")[1])[0]["id"] == b.id
+    code, _, err = run(capsys, env, "alerts", "--since=yesterday")
+    assert code == 1 and "--since" in err
+    assert run(capsys, env, "alerts", "resolve", "--all")[1] == "Resolved 1 alert.\n"
+
+
+def test_reports_from_history(capsys, env, home):
+    assert "No history" in run(capsys, env, "reports")[1]
+    os.makedirs(home)
+    from sysmedic.collect.records import Snapshot, SystemMetrics, UserUsage
+    import time
+    with Storage(database_path(home)) as store:
+        for i, cpu in enumerate((20.0, 40.0)):
+            users = (UserUsage("alice", 1000, cpu, 10.0, 4), UserUsage("bob", 1001, 1.0, 2.0, 1))
+            system = SystemMetrics(cpu, 2, 30.0, 1000, 700, 40.0, 100.0, (0.5, 0.5, 0.5), 1.0)
+            snap = Snapshot(time.time() - 60 * i, system, users, False, 60.0, 0.0)
+            store.record_history(snap, "Light Usage", users)
+    data = json.loads(run(capsys, env, "reports", "--json")[1])
+    assert data["samples"] == 2 and data["cpu_avg"] == 30.0 and data["cpu_max"] == 40.0
+    data = json.loads(run(capsys, env, "reports", "users", "--top=1", "--json")[1])
+    assert [u["username"] for u in data["users"]] == ["alice"] and data["users"][0]["cpu_avg"] == 30.0
+    code, out, _ = run(capsys, env, "reports", "users", "--user=bob")
+    assert code == 0 and "bob" in out and "alice" not in out
+    code, out, _ = run(capsys, env, "reports", "--period=1h")
+    assert "2 samples" in out and "Light Usage" in out
+    assert run(capsys, env, "reports", "users", "--top=0")[0] == 1
+
+
+def test_bin_script_runs_from_a_checkout_without_tracebacks(env, home):
+    os.makedirs(home)
+    with open(os.path.join(home, "config.json"), "w") as handle:
+        handle.write('{"monitoring": {"cpu_threshold": 500}}')
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "sysmedic"), "alerts"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0  # alerts do not need the config
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "sysmedic")],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("monitoring.cpu_threshold: 500 is out of range 1-100")

@@ -1,0 +1,109 @@
+"""config.json and websocket.json: defaults, one-line errors, atomic owner-only writes."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from sysmedic import config
+from sysmedic.errors import ConfigError
+
+
+def write(home, name, text):
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, name), "w") as handle:
+        handle.write(text)
+
+
+def test_defaults_when_no_files(home):
+    cfg = config.load_config(home)
+    assert (cfg.monitoring.update_interval, cfg.monitoring.monitoring_interval) == (5.0, 60.0)
+    assert (cfg.monitoring.cpu_threshold, cfg.monitoring.memory_threshold) == (80, 80)
+    assert cfg.monitoring.persistent_time == 3600 and cfg.monitoring.retain_days == 30 * 86400
+    ws = config.load_websocket(home)
+    assert (ws.port, ws.enabled) == (8060, True)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"monitoring": {"cpu_threshold": 150}}', "monitoring.cpu_threshold: 150 is out of range 1-100"),
+    ('{"monitoring": {"cpu_threshold": 0}}', "monitoring.cpu_threshold: 0 is out of range 1-100"),
+    ('{"monitoring": {"update_interval": 0}}', "monitoring.update_interval: 0 must be greater than 0"),
+    ('{"monitoring": {"update_interval": -1}}', "monitoring.update_interval: -1 must be greater than 0"),
+    ('{"monitoring": {"cpu_threshold": "high"}}', "monitoring.cpu_threshold: 'high' is not a number"),
+    ('{"monitoring": {"cpu_treshold": 50}}', "monitoring.cpu_treshold: unknown key"),
+    ('{"monitor": {}}', "monitor: unknown section"),
+    ('{"users": {"bob": {"cpu_threshold": 101}}}', "users.bob.cpu_threshold: 101 is out of range 1-100"),
+    ('{"email": {"recipients": ["nobody"]}}', "email.recipients: 'nobody' is not an e-mail address"),
+    ('{"monitoring": ', "invalid JSON"),
+    ('', "empty file"),
+    ('[1, 2]', "must contain a JSON object"),
+    ('[' * 100000 + ']' * 100000, "invalid JSON"),
+])
+def test_bad_config_is_one_line_naming_file_key_and_value(home, text, message):
+    write(home, "config.json", text)
+    with pytest.raises(ConfigError) as caught:
+        config.load_config(home)
+    line = str(caught.value)
+    assert "\n" not in line and message in line and line.startswith(os.path.join(home, "config.json"))
+
+
+def test_set_option_writes_atomically_0600_and_keeps_other_keys(home):
+    os.makedirs(home)
+    os.umask(0o022)
+    write(home, "config.json", '{"users": {"db": {"cpu_threshold": 30}}}')
+    assert config.set_option(home, "cpu_threshold", "90") == ("monitoring.cpu_threshold", 90)
+    assert config.set_option(home, "monitoring.persistent_time", "30m")[1] == 1800
+    path = os.path.join(home, "config.json")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    saved = json.load(open(path))
+    assert saved == {"monitoring": {"cpu_threshold": 90, "persistent_time": "30m"},
+                     "users": {"db": {"cpu_threshold": 30}}}
+    assert config.load_config(home).monitoring.persistent_time == 1800
+    assert [n for n in os.listdir(home) if n.startswith(".tmp")] == []
+
+
+def test_bad_set_changes_nothing(home):
+    write(home, "config.json", '{"monitoring": {"cpu_threshold": 70}}')
+    before = open(os.path.join(home, "config.json")).read()
+    with pytest.raises(ConfigError, match="monitoring.cpu_threshold: 150 is out of range"):
+        config.set_option(home, "cpu_threshold", "150")
+    with pytest.raises(ConfigError, match="nosuch: unknown key"):
+        config.set_option(home, "nosuch", "1")
+    assert open(os.path.join(home, "config.json")).read() == before
+
+
+def test_a_broken_file_is_never_overwritten(home):
+    write(home, "config.json", '{"monitoring": {"cpu_threshold": 70')
+    with pytest.raises(ConfigError, match="invalid JSON"):
+        config.set_option(home, "cpu_threshold", "90")
+    assert open(os.path.join(home, "config.json")).read() == '{"monitoring": {"cpu_threshold": 70'
+
+
+def test_user_overrides_inherit_defaults(home):
+    os.makedirs(home)
+    config.set_option(home, "user_memory_threshold", "40")
+    config.set_user_option(home, "postgres", "cpu_threshold", "60")
+    cfg = config.load_config(home)
+    assert cfg.user_limits("postgres") == config.UserLimits(60, 40)
+    assert cfg.user_limits("anyone") == config.UserLimits(80, 40)
+    with pytest.raises(ConfigError, match="unknown user key"):
+        config.set_user_option(home, "postgres", "disk", "5")
+    with pytest.raises(ConfigError, match="not a valid user name"):
+        config.set_user_option(home, "bad name", "cpu_threshold", "5")
+
+
+def test_describe_masks_the_password():
+    cfg = config.config_from_dict({"email": {"password": "hunter2"}})
+    rows = {key: value for key, value, _ in config.describe(cfg)}
+    assert rows["email.password"] == "********" and "hunter2" not in repr(config.describe(cfg))
+
+
+def test_websocket_json(home):
+    os.makedirs(home)
+    settings = config.update_websocket(home, port=9090, enabled=False)
+    assert (settings.port, settings.enabled) == (9090, False)
+    assert json.load(open(os.path.join(home, "websocket.json"))) == {"port": 9090, "enabled": False}
+    write(home, "websocket.json", '{"port": 70000}')
+    with pytest.raises(ConfigError, match="websocket.json: port: 70000 is out of range 1-65535"):
+        config.load_websocket(home)
