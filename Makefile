@@ -24,8 +24,8 @@ $(STAMP): setup.py requirements-test.txt
 
 venv: $(STAMP)   ## Create .venv with SysMedic (editable) and the test packages
 
-run: venv        ## Sample this machine and print the dashboard
-	$(PY) -m sysmedic
+run: venv        ## Run the daemon in the foreground (port 8060, ~/.sysmedic); prints the URL
+	$(PY) -m sysmedic daemon run --show-url
 
 test: venv test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
 	$(PY) -m pytest

@@ -9,6 +9,10 @@ Usage:
   sysmedic alerts resolve (<id> | --all)
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
+  sysmedic daemon (start | stop | status)
+  sysmedic daemon run [--log-file] [--show-url]
+  sysmedic websocket start [<port>]
+  sysmedic websocket (stop | status | new-secret)
   sysmedic -h | --help
   sysmedic --version
 
@@ -21,10 +25,14 @@ Options:
   --period=<p>     Report over the last <p>, e.g. 1h, 24h, 7d [default: 24h].
   --top=<n>        Number of users in the report [default: 10].
   --user=<name>    Report on one user only.
+  --log-file       Log to sysmedic.log in the home (rotated) instead of stderr.
+  --show-url       Print the connection URL (it holds the secret) on stdout once serving.
   -h --help        Show this screen.
   --version        Show the version.
 
 Files live in $SYSMEDIC_HOME (default ~/.sysmedic): config.json, websocket.json, sysmedic.db.
+'daemon run' serves in the foreground (systemd, init scripts); 'daemon start' detaches and
+returns once the daemon serves. 'daemon status' exits 0 when running, 3 when stopped.
 Config keys are section.name (monitoring.cpu_threshold) or a unique name (cpu_threshold);
 durations take units (30s, 5m, 1h). See 'sysmedic config show' for every key.
 """
@@ -42,6 +50,7 @@ from . import views
 from .analysis.assess import assess
 from .analysis.status import visible_users
 from .collect import make_collector
+from .daemon import control, process
 from .errors import SysMedicError
 from .home import ensure_home, home_dir
 from .osinfo import os_name
@@ -73,6 +82,10 @@ def main(argv=None, environ=None):
 
 
 def _dispatch(args, home):
+    if args["daemon"]:
+        return cmd_daemon(args, home)
+    if args["websocket"]:
+        return cmd_websocket(args, home)
     if args["config"]:
         return cmd_config(args, home)
     if args["alerts"]:
@@ -111,6 +124,13 @@ def _open_storage(home, create=False):
 # -- dashboard ------------------------------------------------------------------------------------
 
 def cmd_dashboard(args, home):
+    if process.status(home) is not None:
+        view = control.call(home, "dashboard")
+        if args["--json"]:
+            _print_json(view["json"])
+        else:
+            sys.stdout.write(view["text"])
+        return 0
     config = configuration.load_config(home)
     snapshot = make_collector(config.monitoring.collector).prime(1.0)
     assessment, _ = assess(snapshot, config, {}, snapshot.time)
@@ -182,22 +202,29 @@ def cmd_alerts(args, home):
 
 
 def _resolve(args, home):
+    if not args["--all"] and not args["<id>"].isdigit():
+        raise SysMedicError("alert id %r is not a number" % args["<id>"])
+    if process.status(home) is not None:  # the daemon is the only writer while it runs
+        alert_id = None if args["--all"] else int(args["<id>"])
+        resolved = control.call(home, "resolve", id=alert_id)["resolved"]
+        _report_resolved(alert_id, resolved)
+        return 0
     storage = _open_storage(home)
     if storage is None:
         raise SysMedicError("no alerts yet (%s does not exist)" % database_path(home))
     with storage:
-        if args["--all"]:
-            count = storage.resolve_all()
-            sys.stdout.write("Resolved %d alert%s.\n" % (count, "" if count == 1 else "s"))
-            return 0
-        if not args["<id>"].isdigit():
-            raise SysMedicError("alert id %r is not a number" % args["<id>"])
-        alert_id = int(args["<id>"])
-        if storage.resolve(alert_id):
-            sys.stdout.write("Resolved alert %d.\n" % alert_id)
-        else:
-            sys.stdout.write("Alert %d was already resolved.\n" % alert_id)
+        alert_id = None if args["--all"] else int(args["<id>"])
+        _report_resolved(alert_id, storage.resolve_all() if alert_id is None else storage.resolve(alert_id))
     return 0
+
+
+def _report_resolved(alert_id, result):
+    if alert_id is None:
+        sys.stdout.write("Resolved %d alert%s.\n" % (result, "" if result == 1 else "s"))
+    elif result:
+        sys.stdout.write("Resolved alert %d.\n" % alert_id)
+    else:
+        sys.stdout.write("Alert %d was already resolved.\n" % alert_id)
 
 
 # -- reports --------------------------------------------------------------------------------------
@@ -263,6 +290,115 @@ def cmd_reports(args, home):
         sum(opened.values()), ", ".join("%d %s" % (n, s) for s, n in sorted(opened.items())) or "none",
         counts[0]))
     sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+# -- daemon ---------------------------------------------------------------------------------------
+
+def cmd_daemon(args, home):
+    if args["run"]:
+        from .daemon.app import Daemon
+        return Daemon(home, log_file=args["--log-file"], show_url=args["--show-url"]).run()
+    if args["start"]:
+        try:
+            info = process.start(home)
+        except process.AlreadyStarted as already:
+            sys.stdout.write("SysMedic daemon is already running (pid %s).\n" % already.pid)
+            return 0
+        sys.stdout.write("SysMedic daemon started (pid %d).\n" % info["pid"])
+        _print_connection(info)
+        return 0
+    if args["stop"]:
+        pid = process.stop(home)
+        sys.stdout.write("SysMedic daemon stopped (pid %s).\n" % pid if pid is not None
+                         else "SysMedic daemon is not running.\n")
+        return 0
+    info = process.status(home)
+    if info is None:
+        sys.stdout.write("SysMedic daemon: stopped\n")
+        return 3
+    sys.stdout.write("SysMedic daemon: running (pid %d, up %s, version %s)\n"
+                     % (info["pid"], fmt.uptime(info["uptime_seconds"]), info["version"]))
+    if info["listening"]:
+        sys.stdout.write("WebSocket: listening on %s:%d, %d client%s\n" % (
+            info["bind"], info["port"], info["clients"], "" if info["clients"] == 1 else "s"))
+    else:
+        sys.stdout.write("WebSocket: not listening\n")
+    return 0
+
+
+def _print_connection(info):
+    if info.get("listening"):
+        sys.stdout.write("Connection URL: %s\nWebSocket URL:  %s\n" % (info["url"], info["ws_url"]))
+    else:
+        sys.stdout.write("WebSocket server disabled (enable it with: sysmedic websocket start).\n")
+
+
+# -- websocket ------------------------------------------------------------------------------------
+
+def _port(text):
+    if text is None:
+        return 8060
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SysMedicError("port %r is not a number from 1 to 65535" % text)
+    return int(text)
+
+
+def _apply_websocket(home, **changes):
+    """Save websocket.json; if the daemon runs, apply it now (restoring the file if that fails)."""
+    ensure_home(home)
+    path = os.path.join(home, configuration.WEBSOCKET_FILE)
+    before = configuration.read_json(path) if os.path.exists(path) else None
+    configuration.update_websocket(home, **changes)
+    if process.status(home) is None:
+        return None
+    try:
+        return control.call(home, "websocket-apply")
+    except SysMedicError:
+        if before is None:
+            os.unlink(path)
+        else:
+            configuration.write_json(path, before)
+        raise
+
+
+def cmd_websocket(args, home):
+    if args["start"]:
+        port = _port(args["<port>"])
+        info = _apply_websocket(home, port=port, enabled=True)
+        if info is None:
+            sys.stdout.write("WebSocket server enabled on port %d. The daemon is not running: "
+                             "start it with: sysmedic daemon start\n" % port)
+            return 0
+        sys.stdout.write("WebSocket server listening on port %d.\n" % port)
+        _print_connection(info)
+        return 0
+    if args["stop"]:
+        info = _apply_websocket(home, enabled=False)
+        sys.stdout.write("WebSocket server stopped.\n" if info is not None
+                         else "WebSocket server disabled (takes effect when the daemon starts).\n")
+        return 0
+    if args["new-secret"]:
+        if process.status(home) is None:
+            raise control.DaemonNotRunning()
+        info = control.call(home, "new-secret")
+        sys.stdout.write("New secret generated; every client was disconnected.\n")
+        _print_connection(info)
+        return 0
+    settings = configuration.load_websocket(home)
+    info = process.status(home)
+    lines = ["Daemon:      %s" % ("running (pid %d)" % info["pid"] if info else "stopped"),
+             "WebSocket:   %s" % ("enabled, port %d" % settings.port if settings.enabled else "disabled")]
+    if info and info["listening"]:
+        lines += ["Connection:  listening on %s:%d" % (info["bind"], info["port"]),
+                  "Clients:     %d" % info["clients"],
+                  "URL:         %s" % info["url"],
+                  "WebSocket:   %s" % info["ws_url"]]
+    else:
+        lines += ["Connection:  not listening", "Clients:     0"]
+        if not info:
+            lines.append("Start the daemon with: sysmedic daemon start")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

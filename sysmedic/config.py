@@ -200,8 +200,17 @@ class WebSocketSettings:
     enabled: bool = option(True, _boolean, "run the WebSocket server with the daemon")
     host: str = option("0.0.0.0", _text, "address to listen on")
     public_host: str = option("", _text, "host name put in connection URLs (default: the FQDN)")
-    max_clients: int = option(100, _int_range(1, 10000), "WebSocket clients served at once")
+    max_clients: int = option(100, _int_range(1, 10000), "WebSocket clients served at once (more get 503)")
     compression: bool = option(False, _boolean, "accept permessage-deflate")
+    max_message_size: int = option(65536, _int_range(125, 1 << 24), "largest client message in bytes (close 1009)")
+    ping_interval: float = option(25.0, _duration(1), "seconds between server pings")
+    header_timeout: float = option(10.0, _duration(1), "seconds a client has to send its request headers")
+    send_timeout: float = option(10.0, _duration(1), "seconds a send may wait for a client to read")
+    send_buffer: int = option(65536, _int_range(4096, 1 << 24), "kernel send buffer per client in bytes")
+    queue_limit: int = option(32, _int_range(1, 10000), "messages queued per client at most")
+    evict_after: int = option(8, _int_range(1, 10000), "drops in a row after which a client is evicted (1008)")
+    rate_limit: float = option(20.0, _float_range(0.1, 100000), "requests per second per client ...")
+    rate_burst: int = option(40, _int_range(1, 100000), "... with bursts of this many")
 
 
 SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "email": Email}
@@ -296,6 +305,14 @@ def load_config(home):
 def load_websocket(home):
     path = os.path.join(home, WEBSOCKET_FILE)
     return websocket_from_dict(read_json(path), path)
+
+
+def load_websocket_or_none(home):
+    """The current websocket.json settings, or ``None`` when the file is broken."""
+    try:
+        return load_websocket(home)
+    except ConfigError:
+        return None
 
 
 def write_json(path, raw):

@@ -1,0 +1,129 @@
+"""The owner-only Unix control socket between the CLI and the daemon (spec decision 16).
+
+One JSON object per line each way: ``{"command": NAME, ...}`` -> ``{"ok": true, ...}`` or
+``{"ok": false, "error": TEXT}``. The socket file is 0600 in the 0700 home, and every peer's
+uid is checked with ``SO_PEERCRED`` (the daemon's own user or root only).
+"""
+
+import json
+import logging
+import os
+import socket
+import struct
+
+from ..errors import SysMedicError
+
+log = logging.getLogger(__name__)
+
+SOCKET_FILE = "control.sock"
+MAX_REQUEST = 65536
+
+
+class DaemonNotRunning(SysMedicError):
+    def __init__(self):
+        super().__init__("the daemon is not running (start it with: sysmedic daemon start)")
+
+
+class ControlServer:
+    """Answers control requests with ``handlers[command](request) -> dict``.
+
+    :param handlers: command name -> callable; raising SysMedicError answers ``ok: false``.
+    """
+
+    def __init__(self, path, handlers):
+        self.path = path
+        self._handlers = handlers
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(path)
+        os.chmod(path, 0o600)
+        self._sock.listen(16)
+        self._sock.settimeout(0.5)
+
+    def run(self, stop):
+        while not stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                if stop.is_set():
+                    return
+                log.exception("control socket accept failed")
+                stop.wait(0.1)
+                continue
+            with conn:
+                try:
+                    self._serve(conn)
+                except Exception:
+                    log.exception("control request failed")
+
+    def _serve(self, conn):
+        conn.settimeout(5.0)
+        pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid not in (0, os.geteuid()):
+            log.warning("control socket: refused uid %d (pid %d)", uid, pid)
+            return
+        data = b""
+        while not data.endswith(b"\n") and len(data) <= MAX_REQUEST:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        try:
+            request = json.loads(data.decode("utf-8"))
+            handler = self._handlers[request["command"]]
+        except (ValueError, KeyError, TypeError):
+            reply = {"ok": False, "error": "bad control request"}
+        else:
+            try:
+                reply = dict(handler(request), ok=True)
+            except SysMedicError as err:
+                reply = {"ok": False, "error": str(err)}
+        conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+
+    def close(self):
+        self._sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def call(home, command, timeout=10.0, **arguments):
+    """Send one control request to the daemon in ``home``.
+
+    :raises DaemonNotRunning: when nothing listens; SysMedicError with the daemon's error text.
+    """
+    path = os.path.join(home, SOCKET_FILE)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise DaemonNotRunning()
+        arguments["command"] = command
+        sock.sendall(json.dumps(arguments).encode("utf-8") + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        raise SysMedicError("the daemon did not answer within %gs" % timeout)
+    except OSError as err:
+        raise SysMedicError("cannot talk to the daemon: %s" % (err.strerror or err))
+    finally:
+        sock.close()
+    try:
+        reply = json.loads(data.decode("utf-8"))
+    except ValueError:
+        raise SysMedicError("the daemon closed the control connection")
+    if not reply.get("ok"):
+        raise SysMedicError(reply.get("error", "the daemon refused the request"))
+    return reply

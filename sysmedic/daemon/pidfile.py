@@ -1,0 +1,70 @@
+"""A pid file held with ``flock`` for the daemon's life (stdlib-only).
+
+The lock, not the file's existence, says whether a daemon runs: a stale file left by a crash
+never blocks a start, and two starts can never both hold it.
+"""
+
+import fcntl
+import os
+
+from ..errors import SysMedicError
+
+
+class AlreadyRunning(SysMedicError):
+    def __init__(self, pid):
+        self.pid = pid
+        super().__init__("daemon already running (pid %s)" % (pid or "?"))
+
+
+def _read_pid(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 64).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+class PidFile:
+    def __init__(self, path):
+        self.path = path
+        self._fd = None
+
+    def acquire(self):
+        """Lock the file and write our pid. :raises AlreadyRunning: when another daemon holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise AlreadyRunning(pid)
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self):
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+def running_pid(path):
+    """The pid of the daemon holding ``path``'s lock, or ``None`` when no daemon holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,117 @@
+"""The sampler thread: sample, analyse, publish, and feed alerts and history to the writer.
+
+Every ``update_interval`` it builds one frozen :class:`~sysmedic.server.protocol.State` and
+swaps it into :class:`Shared`, offers a ``system_update`` to the broadcaster, and turns alert
+condition changes into writer operations. Every ``monitoring_interval`` it also records a
+history row; once an hour it prunes what is older than ``retain_days``.
+"""
+
+import dataclasses
+import logging
+import threading
+import time
+
+from ..analysis.alerts import diff
+from ..analysis.assess import assess
+from ..analysis.status import visible_users
+from ..server import protocol
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY = 3600.0
+
+
+class Shared:
+    """The latest State and alert summary; readers get a consistent State copy (STYLE.md 4)."""
+
+    def __init__(self, summary):
+        self._lock = threading.Lock()
+        self._state = None
+        self._summary = summary
+
+    def publish(self, state):
+        with self._lock:
+            self._state = state
+
+    def set_summary(self, summary):
+        with self._lock:
+            self._summary = summary
+
+    def state(self):
+        with self._lock:
+            state, summary = self._state, self._summary
+        if state is not None and state.alerts is not summary:
+            state = dataclasses.replace(state, alerts=summary)
+        return state
+
+
+class Sampler:
+    """
+    :param config: callable returning the current Config (it changes on reload).
+    :param active_causes: causes that already have an open alert (loaded from the database).
+    """
+
+    def __init__(self, collector, config, shared, writer, broadcaster, system_name, version,
+                 active_causes=(), monotonic=time.monotonic):
+        self._collector = collector
+        self._config = config
+        self._shared = shared
+        self._writer = writer
+        self._broadcaster = broadcaster
+        self._system_name = system_name
+        self._version = version
+        self._active = set(active_causes)
+        self._tracker = {}
+        self._monotonic = monotonic
+        self._last_history = None
+        self._last_prune = None
+        self.last_sample = None      # monotonic time of the last good sample
+        self.last_collect_ms = None
+        self.errors = 0
+
+    def prime(self, stop):
+        """Take the baseline sample, wait briefly, publish the first real State."""
+        self._collector.sample()
+        stop.wait(min(1.0, self._config().monitoring.update_interval))
+        self.step()
+
+    def step(self):
+        config = self._config()
+        snapshot = self._collector.sample()
+        assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
+        users = tuple(visible_users(snapshot.users, config.filtering))
+        state = protocol.State(snapshot, assessment, users, config, None, self._system_name, self._version)
+        self._shared.publish(state)
+        state = self._shared.state()
+        self._broadcaster.publish("system_update", protocol.system_update(state))
+        to_open, to_resolve = diff(self._active, assessment.conditions)
+        for condition in to_open:
+            self._writer.open_alert(condition, state)
+            self._active.add(condition.cause)
+        if to_resolve:
+            self._writer.resolve_causes(to_resolve)
+            self._active.difference_update(to_resolve)
+        now = self._monotonic()
+        if self._last_history is None or now - self._last_history >= config.monitoring.monitoring_interval:
+            self._writer.record_history(snapshot, assessment.status, users)
+            self._last_history = now
+        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
+            self._writer.prune(snapshot.time - config.monitoring.retain_days)
+            self._last_prune = now
+        self.last_sample = now
+        self.last_collect_ms = snapshot.collect_seconds * 1000.0
+
+    def run(self, stop):
+        """Sample every ``update_interval`` until ``stop`` is set; errors are logged, not fatal.
+
+        Ticks are kept on a fixed schedule; a late tick is not made up by a burst.
+        """
+        due = self._monotonic()
+        while True:
+            due = max(due + self._config().monitoring.update_interval, self._monotonic())
+            if stop.wait(max(0.0, due - self._monotonic())):
+                return
+            try:
+                self.step()
+            except Exception:
+                self.errors += 1
+                log.exception("sampling failed")

@@ -1,0 +1,196 @@
+"""Connected clients, their bounded outgoing queues, and the broadcaster (DESIGN.md threads).
+
+The broadcaster encodes each message once and offers it to every client without blocking:
+a client's queue holds at most ``limit`` messages; when full the oldest ``system_update`` is
+dropped and counted, and a client that drops ``evict_after`` in a row without catching up is
+evicted with close 1008. Each client's own handler thread is the only one that sends on its
+socket, so a stalled client delays nobody else.
+"""
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from . import protocol
+from .websocket import POLICY_VIOLATION, text_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str
+    frame: bytes          # the pre-encoded WebSocket frame of ``text``
+    droppable: bool       # system updates may be dropped for a slow client; alerts may not
+
+
+def outgoing(text, droppable):
+    return Outgoing(text, text_frame(text.encode("utf-8")), droppable)
+
+
+class Client:
+    """One connected client: its connection, queue and counters."""
+
+    def __init__(self, conn, address, limit=32, evict_after=8):
+        self.conn = conn
+        self.address = address
+        self._queue = collections.deque()
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._evict_after = evict_after
+        self._drops_in_a_row = 0
+        self.dropped = 0
+        self.kicked = None  # (close code, reason) once the server wants it gone
+
+    def offer(self, item):
+        """Queue ``item``; never blocks. Called by the broadcaster.
+
+        When the queue is full the oldest droppable update goes (or, if every queued message is
+        an alert, the new update, else the oldest alert), and the drop is counted.
+        """
+        with self._lock:
+            if len(self._queue) >= self._limit:
+                self.dropped += 1
+                self._drops_in_a_row += 1
+                if self._drops_in_a_row >= self._evict_after and self.kicked is None:
+                    self.kicked = (POLICY_VIOLATION, "client not reading")
+                victim = next((i for i, queued in enumerate(self._queue) if queued.droppable), None)
+                if victim is not None:
+                    del self._queue[victim]
+                elif item.droppable:
+                    item = None
+                else:
+                    self._queue.popleft()
+            if item is not None:
+                self._queue.append(item)
+        self.conn.wake.set()
+
+    def take(self):
+        """Everything queued, oldest first (called by the client's own thread)."""
+        with self._lock:
+            items = list(self._queue)
+            self._queue.clear()
+            if items:
+                self._drops_in_a_row = 0
+            return items
+
+    def kick(self, code, reason):
+        """Ask the client's thread to close with ``code``; the first reason wins."""
+        if self.kicked is None:
+            self.kicked = (code, reason)
+        self.conn.wake.set()
+
+
+class Registry:
+    """The set of connected clients, with a hard maximum (slots are reserved before upgrade)."""
+
+    def __init__(self, max_clients):
+        self.max_clients = max_clients
+        self._clients = set()
+        self._reserved = 0
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self.evicted = 0
+
+    def reserve(self):
+        """Take a slot for a connection about to upgrade; False when the server is full."""
+        with self._lock:
+            if len(self._clients) + self._reserved >= self.max_clients:
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self):
+        with self._lock:
+            self._reserved -= 1
+
+    def add(self, client):
+        with self._lock:
+            self._reserved -= 1
+            self._clients.add(client)
+            self._changed.notify_all()
+
+    def remove(self, client):
+        with self._lock:
+            self._clients.discard(client)
+            if client.kicked and client.kicked[0] == POLICY_VIOLATION:
+                self.evicted += 1
+            self._changed.notify_all()
+
+    def count(self):
+        with self._lock:
+            return len(self._clients)
+
+    def clients(self):
+        with self._lock:
+            return list(self._clients)
+
+    def kick_all(self, code, reason):
+        for client in self.clients():
+            client.kick(code, reason)
+
+    def wait_empty(self, timeout):
+        """Wait until no client is connected; True if that happened within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._clients:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+
+class Broadcaster:
+    """Encodes published messages once and offers them to every client.
+
+    :param limit: messages waiting to be encoded at most (the oldest update is dropped first).
+    :param clock: epoch seconds, for timestamps.
+    """
+
+    def __init__(self, registry, clock=time.time, limit=64):
+        self._registry = registry
+        self._clock = clock
+        self._limit = limit
+        self._pending = collections.deque()
+        self._ready = threading.Condition()
+        self.sent = 0          # client messages queued
+        self.last_fanout = 0.0  # seconds the last message took to offer to every client
+
+    def publish(self, kind, data, droppable=True):
+        """Queue a broadcast of ``{"type": kind, "data": data}``; never blocks."""
+        with self._ready:
+            if len(self._pending) >= self._limit:
+                for index, queued in enumerate(self._pending):
+                    if queued[2]:
+                        del self._pending[index]
+                        break
+                else:
+                    self._pending.popleft()
+            self._pending.append((kind, data, droppable))
+            self._ready.notify()
+
+    def run(self, stop, poll=1.0):
+        """Broadcast until ``stop`` is set."""
+        while not stop.is_set():
+            with self._ready:
+                if not self._pending:
+                    self._ready.wait(poll)
+                items = list(self._pending)
+                self._pending.clear()
+            for kind, data, droppable in items:
+                self._fan_out(outgoing(protocol.encode(kind, data, self._clock()), droppable))
+
+    def _fan_out(self, item):
+        started = time.perf_counter()
+        clients = self._registry.clients()
+        for client in clients:
+            client.offer(item)
+        self.sent += len(clients)
+        self.last_fanout = time.perf_counter() - started
+
+    def wake(self):
+        with self._ready:
+            self._ready.notify_all()

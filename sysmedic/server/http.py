@@ -1,0 +1,252 @@
+"""The HTTP side of the server: ``GET /health`` and the ``/ws`` upgrade (spec decisions 12-14).
+
+A :class:`Server` is a ``ThreadingHTTPServer`` with the limits DESIGN.md asks for: a listen
+backlog of 128 (the default 5 adds 1 s connect stalls), a total deadline for a request's
+headers (slow or trickling clients cannot hold a thread), back-off on EMFILE instead of a busy
+loop, and access logs that escape control characters and redact ``secret=``.
+
+``/ws`` checks, in order: the secret (401, constant-time, as bytes), HTTP/1.1 (400), the
+upgrade headers (426), the WebSocket version (426) and key (400), free client slots (503);
+only then is the connection handed to simple-websocket.
+"""
+
+import base64
+import binascii
+import errno
+import hmac
+import json
+import logging
+import os
+import re
+import socket
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import protocol
+from .clients import Client, outgoing
+from .websocket import GOING_AWAY, ConnectionClosed, Connection, SendTimeout
+
+log = logging.getLogger("sysmedic.http")
+
+_CONTROL = {c: "\\x%02x" % c for c in list(range(32)) + [127]}
+_SECRET = re.compile(r"(secret=)[^&\s\"']*", re.IGNORECASE)
+
+
+def clean_log_text(text):
+    """Escape control characters (no forged log lines) and redact any ``secret=`` value."""
+    return _SECRET.sub(r"\1[redacted]", text.translate(_CONTROL))
+
+
+class DeadlineReader:
+    """``readline`` for request headers with a total deadline, never reading past a line.
+
+    It peeks, then takes only up to the newline, so bytes a client sends right after its
+    handshake stay in the socket for the WebSocket reader (DESIGN.md: rbufsize = 0).
+    """
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.deadline = float("inf")
+
+    def start(self, seconds):
+        self.deadline = time.monotonic() + seconds
+
+    def readline(self, limit=-1):
+        cap = limit if limit and limit > 0 else 65537
+        line = bytearray()
+        while len(line) < cap:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("request headers not received in time")
+            self._sock.settimeout(remaining)
+            chunk = self._sock.recv(min(4096, cap - len(line)), socket.MSG_PEEK)
+            if not chunk:
+                break
+            end = chunk.find(b"\n")
+            line += self._sock.recv(end + 1 if end >= 0 else len(chunk))
+            if end >= 0:
+                break
+        return bytes(line)
+
+    def read(self, size=-1):  # request bodies are never read; answer as if empty
+        return b""
+
+    def close(self):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    """The listening server; ``app`` is the shared :class:`App`."""
+
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, address, app):
+        self.app = app
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, Handler)
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as err:
+            if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log.warning("accept failed (%s): backing off", os.strerror(err.errno))
+                self.app.stop_event.wait(0.1)  # back off, do not spin on a readable socket
+            raise
+
+    def handle_error(self, request, client_address):
+        log.exception("error serving %s", client_address[0] if client_address else "?")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    rbufsize = 0
+
+    def setup(self):
+        super().setup()
+        self.rfile = DeadlineReader(self.connection)
+        self.app = self.server.app
+        self.server_version = "SysMedic/" + self.app.version
+
+    def handle_one_request(self):
+        self.rfile.start(self.app.settings.header_timeout)
+        try:
+            super().handle_one_request()
+        except OSError:  # reset, broken pipe, headers timed out mid-way
+            self.close_connection = True
+
+    def __getattr__(self, name):
+        if name.startswith("do_"):  # every method but GET: 405, with Allow
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _method_not_allowed(self):
+        self._json(405, {"error": "Method not allowed"}, headers={"Allow": "GET"})
+
+    def log_message(self, format, *args):
+        log.info("%s %s", self.client_address[0], clean_log_text(format % args))
+
+    def _json(self, code, body, headers=None, close=False):
+        payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path == "/health":
+            self._json(200, self.app.health())
+        elif url.path == "/ws":
+            self._websocket(url)
+        else:
+            self._json(404, {"error": "Not found"})
+
+    def _secret_given(self, url):
+        values = parse_qs(url.query, keep_blank_values=True).get("secret")
+        if values:
+            return values[0]
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+
+    def _websocket(self, url):
+        app = self.app
+        given = self._secret_given(url)
+        if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), app.secret()):
+            return self._json(401, {"error": "Invalid secret"}, close=True)
+        if self.request_version != "HTTP/1.1":
+            return self._json(400, {"error": "WebSocket needs HTTP/1.1"}, close=True)
+        upgrade = {t.strip().lower() for t in self.headers.get("Upgrade", "").split(",")}
+        connection = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
+        if "websocket" not in upgrade or "upgrade" not in connection:
+            return self._json(426, {"error": "WebSocket upgrade required"},
+                              headers={"Upgrade": "websocket", "Connection": "Upgrade"}, close=True)
+        if self.headers.get("Sec-WebSocket-Version", "").strip() != "13":
+            return self._json(426, {"error": "Unsupported WebSocket version"},
+                              headers={"Sec-WebSocket-Version": "13"}, close=True)
+        try:
+            valid_key = len(base64.b64decode(self.headers.get("Sec-WebSocket-Key", ""), validate=True)) == 16
+        except (binascii.Error, ValueError):
+            valid_key = False
+        if not valid_key:
+            return self._json(400, {"error": "Invalid Sec-WebSocket-Key"}, close=True)
+        if not app.registry.reserve():
+            return self._json(503, {"error": "Too many clients"}, headers={"Retry-After": "10"}, close=True)
+        self.close_connection = True
+        settings = app.settings
+        try:
+            self.connection.settimeout(None)  # a timeout would corrupt frames (DESIGN.md)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer)
+            conn = Connection(self.connection, self.headers.items(), settings.compression,
+                              settings.max_message_size, settings.ping_interval, settings.send_timeout)
+        except Exception as err:  # the library refused the handshake
+            app.registry.release()
+            log.info("%s WebSocket handshake failed: %s", self.client_address[0], clean_log_text(str(err)))
+            return
+        self.log_request(101)
+        client = Client(conn, self.client_address[0], settings.queue_limit, settings.evict_after)
+        app.registry.add(client)
+        try:
+            serve_client(client, app)
+        finally:
+            app.registry.remove(client)
+            conn.finish()
+            log.info("%s WebSocket closed (%s)", client.address,
+                     conn.close_code or conn.closed_by_us() or conn.ws.close_reason)
+
+
+def serve_client(client, app):
+    """Serve one WebSocket client on the calling thread until it goes away.
+
+    The thread sleeps on the connection's ``wake`` event, set by the library when a message
+    arrives or the peer closes, and by the broadcaster when something is queued.
+    """
+    conn = client.conn
+    limiter = protocol.RateLimiter(app.settings.rate_limit, app.settings.rate_burst, time.monotonic)
+    state = app.state()
+    now = app.clock()
+    try:
+        conn.send_text(protocol.encode("welcome", protocol.welcome(state), now))
+        conn.send_text(protocol.encode("system_update", protocol.system_update(state), now))
+        while True:
+            conn.wake.wait(app.settings.ping_interval or 30.0)
+            conn.wake.clear()
+            if client.kicked:
+                conn.close(*client.kicked)
+                return
+            while True:
+                message = conn.receive_nowait()
+                if message is None:
+                    break
+                if not limiter.allow():
+                    reply = protocol.error_message(protocol.RATE_LIMITED, app.clock())
+                elif isinstance(message, bytes):
+                    reply = protocol.error_message(protocol.BINARY, app.clock())
+                else:
+                    reply = protocol.respond(message, app.state(), app.clock())
+                conn.send_text(reply)
+            for item in client.take():
+                conn.send_text(item.text, item.frame)
+            if not conn.connected:
+                return
+    except ConnectionClosed:
+        return
+    except SendTimeout:
+        client.kick(1008, "client not reading")
+        conn.sock.shutdown()
+    except OSError:
+        return
+
+
+__all__ = ["Server", "Handler", "clean_log_text", "serve_client", "outgoing", "GOING_AWAY"]

@@ -1,0 +1,179 @@
+"""The SysMedic wire protocol: message shapes and request handling (stdlib-only, no I/O).
+
+Every message is ``{"type", "data", "timestamp"}`` plus ``request_id`` on responses
+(spec/README.md decisions 1, 10). Requests are answered from a :class:`State` the daemon
+publishes, never from live I/O, so a request costs microseconds and cannot block.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Tuple
+
+from .. import formatting as fmt
+from .. import views
+
+MAX_REQUEST_ID = 128
+MAX_ECHO = 64
+
+# Error texts of spec/README.md decision 11.
+INVALID_JSON = "Invalid JSON"
+NOT_OBJECT = "Request must be a JSON object"
+MISSING_TYPE = "Missing request type"
+BINARY = "Binary messages are not supported"
+RATE_LIMITED = "Rate limit exceeded"
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    unresolved: int
+    total: int
+    recent: Tuple[str, ...]    # newest first, at most 10 one-line descriptions
+
+
+@dataclass(frozen=True)
+class State:
+    """What the daemon knows now; swapped whole by the sampler (readers copy the reference)."""
+    snapshot: Any              # collect.Snapshot
+    assessment: Any            # analysis.assess.Assessment
+    users: tuple               # visible users (filtering applied)
+    config: Any                # config.Config
+    alerts: AlertSummary
+    system_name: str
+    version: str
+
+
+def encode(kind, data, now, request_id=None):
+    """The JSON text of one message (compact separators; NaN is never produced)."""
+    message = {"type": kind, "data": data, "timestamp": fmt.iso_utc(now)}
+    if request_id is not None:
+        message["request_id"] = request_id
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def welcome(state):
+    return {"message": "Connected to SysMedic", "version": state.version, "system": state.system_name,
+            "status": state.assessment.status, "daemon": "Running"}
+
+
+def system_update(state):
+    """The four documented fields plus ``status``, ``load_avg``, ``network_io``, ``cpu_cores``."""
+    info = views.system_info(state.snapshot)
+    return {"cpu_usage": info["cpu_usage"], "memory_usage": info["memory_usage"],
+            "disk_usage": info["disk_usage"], "uptime": info["uptime"],
+            "status": state.assessment.status, "load_avg": info["load_avg"],
+            "network_io": info["network_io"], "cpu_cores": info["cpu_cores"]}
+
+
+def alert(state, record):
+    """An ``alert`` broadcast for the AlertRecord ``record`` (decision 9)."""
+    assessment = state.assessment
+    return {
+        "status": assessment.status,
+        "system_metrics": views.system_info(state.snapshot),
+        "user_metrics": views.user_metrics(state.users[:5]),
+        "persistent_users": [p.to_json() for p in assessment.persistent],
+        "primary_cause": assessment.primary_cause,
+        "recommendations": list(assessment.recommendations),
+        "id": record.id,
+        "severity": record.severity,
+        "cause": record.cause,
+        "message": record.message,
+        "resolved": record.resolved,
+    }
+
+
+def alerts_data(summary):
+    if summary.unresolved == 0:
+        status = "No unresolved alerts"
+    elif summary.unresolved == 1:
+        status = "1 unresolved alert"
+    else:
+        status = "%d unresolved alerts" % summary.unresolved
+    return {"unresolved_count": summary.unresolved, "total_count": summary.total,
+            "recent_alerts": list(summary.recent), "status": status}
+
+
+def config_data(state):
+    """``get_config`` (decision 7): Go durations, integer thresholds, never a secret."""
+    monitoring = state.config.monitoring
+    return {"monitoring_interval": fmt.go_duration(monitoring.monitoring_interval),
+            "cpu_threshold": monitoring.cpu_threshold, "memory_threshold": monitoring.memory_threshold,
+            "version": state.version,
+            "update_interval": fmt.go_duration(monitoring.update_interval),
+            "persistent_time": fmt.go_duration(monitoring.persistent_time),
+            "user_cpu_threshold": monitoring.user_cpu_threshold,
+            "user_memory_threshold": monitoring.user_memory_threshold}
+
+
+# request type -> (response type, data builder)
+HANDLERS = {
+    "get_system_info": ("system_info_response", lambda s: views.system_info(s.snapshot)),
+    "get_alerts": ("alerts_response", lambda s: alerts_data(s.alerts)),
+    "get_user_metrics": ("user_metrics_response", lambda s: views.user_metrics(s.users)),
+    "get_config": ("config_response", config_data),
+    "ping": ("pong", lambda s: {"message": "pong"}),
+}
+
+
+def _reject_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def parse(text):
+    """``(request_type, request_id)`` of a request text, or ``(None, error_text)`` if invalid.
+
+    ``request_id`` is kept only when it is a string of at most 128 characters (decision 10).
+    """
+    try:
+        request = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None, INVALID_JSON, None
+    if not isinstance(request, dict):
+        return None, NOT_OBJECT, None
+    request_id = request.get("request_id")
+    if not (isinstance(request_id, str) and len(request_id) <= MAX_REQUEST_ID):
+        request_id = None
+    kind = request.get("type")
+    if not isinstance(kind, str) or not kind:
+        return None, MISSING_TYPE, request_id
+    return kind, None, request_id
+
+
+def respond(text, state, now):
+    """The response text for one request text (always one message, never an exception)."""
+    kind, error, request_id = parse(text)
+    if error is not None:
+        return error_message(error, now, request_id)
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        shown = kind if len(kind) <= MAX_ECHO else kind[:MAX_ECHO] + "..."
+        return error_message("Unknown request type: %s" % shown, now, request_id)
+    response_type, build = handler
+    return encode(response_type, build(state), now, request_id)
+
+
+def error_message(text, now, request_id=None):
+    return encode("error", {"error": text}, now, request_id)
+
+
+class RateLimiter:
+    """A token bucket: ``rate`` requests per second with bursts of ``burst``.
+
+    :param clock: monotonic seconds.
+    """
+
+    def __init__(self, rate, burst, clock):
+        self._rate = float(rate)
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._last = clock()
+
+    def allow(self):
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

@@ -1,0 +1,161 @@
+"""The simple-websocket adapter: the only module that imports simple_websocket (STYLE.md 2).
+
+It fixes what DESIGN.md found unsafe in the library under ``http.server``:
+
+- the library writes with ``sock.send`` and ignores the count, and its reader thread writes
+  pongs and close replies concurrently: :class:`LockedSocket` makes every send a locked,
+  complete write, with a deadline (non-blocking sends + ``select``) instead of a socket timeout,
+  which would corrupt frames;
+- compression is offered whenever the client asks: the ``Sec-WebSocket-Extensions`` header is
+  dropped unless compression is configured;
+- no size limit or keepalive by default: ``max_message_size`` and ``ping_interval`` are set;
+- closes the library makes itself (1009, ping timeout) surface as 1005: :meth:`Connection.closed_by_us`
+  tells them apart.
+
+One handler thread serves both directions: the library's receive event is a
+:class:`threading.Event` that also sets the connection's ``wake`` event, which the broadcaster
+sets too, so the thread sleeps on one event.
+"""
+
+import select
+import socket
+import struct
+import threading
+import time
+
+import simple_websocket
+
+ConnectionClosed = simple_websocket.ConnectionClosed
+
+GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
+SECRET_ROTATED = 4001
+
+
+class SendTimeout(OSError):
+    """A send could not complete before its deadline: the peer is not reading."""
+
+
+class LockedSocket:
+    """A socket whose ``send`` writes everything, under a lock, within ``send_timeout`` seconds."""
+
+    def __init__(self, sock, send_timeout):
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._timeout = send_timeout
+        self.bytes_sent = 0
+
+    def send(self, data):
+        view = memoryview(data)
+        deadline = time.monotonic() + self._timeout
+        with self._lock:
+            while view:
+                try:
+                    sent = self._sock.send(view, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise SendTimeout("peer not reading for %gs" % self._timeout)
+                    select.select([], [self._sock], [], min(remaining, 1.0))
+                    continue
+                view = view[sent:]
+                self.bytes_sent += sent
+        return len(data)
+
+    sendall = send
+
+    def recv(self, size):
+        return self._sock.recv(size)
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def shutdown(self, how=socket.SHUT_RDWR):
+        try:
+            self._sock.shutdown(how)
+        except OSError:
+            pass
+
+    def close(self):
+        self._sock.close()
+
+
+def text_frame(payload):
+    """An unmasked, final text frame (RFC 6455 section 5.2) for ``payload`` bytes: encode once,
+    send to every client that did not negotiate compression."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x81, size) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+class Connection:
+    """An upgraded WebSocket connection served by the calling (handler) thread."""
+
+    def __init__(self, sock, headers, compression, max_message_size, ping_interval, send_timeout):
+        self.wake = threading.Event()
+        self.sock = LockedSocket(sock, send_timeout)
+        self.compression = compression
+        self.max_message_size = max_message_size
+        self.close_code = None
+        wake = self.wake
+
+        class WakingEvent(threading.Event):
+            def set(self):
+                super().set()
+                wake.set()
+
+        environ = {"werkzeug.socket": self.sock}
+        for name, value in headers:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key == "HTTP_SEC_WEBSOCKET_EXTENSIONS" and not compression:
+                continue
+            environ[key] = "%s, %s" % (environ[key], value) if key in environ else value
+        self.ws = simple_websocket.Server(environ, ping_interval=ping_interval,
+                                          max_message_size=max_message_size, event_class=WakingEvent)
+        self.ws.thread.name = "ws-reader"
+
+    @property
+    def connected(self):
+        return self.ws.connected
+
+    def receive_nowait(self):
+        """The next message (str or bytes), or ``None``. :raises ConnectionClosed: when closed."""
+        return self.ws.receive(timeout=0)
+
+    def send_text(self, text, frame=None):
+        """Send a text message; ``frame`` is its pre-encoded frame, used when not compressing."""
+        if not self.ws.connected:
+            raise ConnectionClosed(self.ws.close_reason, self.ws.close_message)
+        if frame is not None and not self.compression:
+            self.sock.send(frame)
+        else:
+            self.ws.send(text)
+
+    def close(self, code, reason):
+        """Send a close frame (best effort) and remember the code."""
+        if self.close_code is None:
+            self.close_code = code
+        try:
+            if self.ws.connected:
+                self.ws.close(code, reason)
+        except (ConnectionClosed, OSError):
+            pass
+
+    def closed_by_us(self):
+        """The close code the library sent on its own (1009 too big, 1008 ping timeout), or None."""
+        if self.ws.incoming_message_len > (self.max_message_size or float("inf")):
+            return MESSAGE_TOO_BIG
+        if self.ws.close_message == "Ping/Pong timeout":
+            return POLICY_VIOLATION
+        return None
+
+    def finish(self, timeout=1.0):
+        """Let the close handshake finish, then make sure the reader thread ends."""
+        self.ws.thread.join(timeout)
+        if self.ws.thread.is_alive():
+            self.sock.shutdown()
+            self.ws.thread.join(timeout)
