@@ -1,0 +1,30 @@
+import pytest
+
+from .harness import Daemon
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    """Factory: make_daemon(config=..., websocket=...) -> a started Daemon; all stopped at the end."""
+    started = []
+
+    def make(start=True, **options):
+        daemon = Daemon(str(tmp_path / ("home%d" % len(started))), **options)
+        started.append(daemon)
+        return daemon.start() if start else daemon
+    yield make
+    for daemon in started:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.terminate()
+        daemon.kill()
+
+
+@pytest.fixture
+def daemon(make_daemon):
+    return make_daemon()

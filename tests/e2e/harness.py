@@ -1,0 +1,150 @@
+"""Run the real daemon as a subprocess for end-to-end tests, and talk to it.
+
+Everything here synchronises on observable facts (the health endpoint answering, a process
+exiting, a message arriving) with deadlines; nothing sleeps a fixed time to wait for the daemon.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from ..conftest import ROOT
+
+SYSMEDIC = [sys.executable, "-m", "sysmedic"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def http_get(url, headers=None, timeout=5.0):
+    """``(status, headers, body bytes)`` of a GET, errors included."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def raw_get(port, path, headers=None, timeout=5.0):
+    """``(status, headers, body)`` of a GET sent exactly as given (urllib forces Connection: close)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+def write_config(home, config=None, websocket=None):
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    if config is not None:
+        with open(os.path.join(home, "config.json"), "w") as handle:
+            json.dump(config, handle)
+    if websocket is not None:
+        with open(os.path.join(home, "websocket.json"), "w") as handle:
+            json.dump(websocket, handle)
+
+
+def cli(home, *args, timeout=60, check=False):
+    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
+    result = subprocess.run(SYSMEDIC + list(args), env=env, capture_output=True, text=True, timeout=timeout,
+                            cwd=ROOT)
+    if check and result.returncode != 0:
+        raise AssertionError("sysmedic %s failed (%d): %s" % (" ".join(args), result.returncode, result.stderr))
+    return result
+
+
+class Daemon:
+    """``sysmedic daemon run`` in a subprocess (foreground, logs on stderr to a file)."""
+
+    FAST = {"monitoring": {"update_interval": 0.2, "monitoring_interval": 1}}
+
+    def __init__(self, home, port=None, config=None, websocket=None):
+        self.home = home
+        self.port = port or free_port()
+        ws = {"port": self.port, "enabled": True, "host": "127.0.0.1"}
+        ws.update(websocket or {})
+        write_config(home, config if config is not None else self.FAST, ws)
+        self.log_path = os.path.join(os.path.dirname(home.rstrip("/")), "daemon-%d.log" % self.port)
+        self.proc = None
+
+    def start(self, wait=True):
+        env = dict(os.environ, SYSMEDIC_HOME=self.home, PYTHONPATH=ROOT)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(SYSMEDIC + ["daemon", "run"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=20.0):
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("daemon exited %s:\n%s" % (self.proc.returncode, self.log()))
+            try:
+                return http_get(self.url("/health"), timeout=1.0)[0] == 200
+            except OSError:
+                return False
+        wait_for(up, timeout, what="daemon health")
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def health(self):
+        status, _, body = http_get(self.url("/health"))
+        assert status == 200
+        return json.loads(body)
+
+    def control(self, command, **arguments):
+        from sysmedic.daemon import control
+        return control.call(self.home, command, **arguments)
+
+    @property
+    def secret(self):
+        return self.control("status")["secret"]
+
+    def ws_url(self, secret=None):
+        return "ws://127.0.0.1:%d/ws?secret=%s" % (self.port, secret or self.secret)
+
+    def log(self):
+        with open(self.log_path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+
+    def terminate(self, timeout=10.0):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
