@@ -25,7 +25,7 @@ def home_dir(environ=None):
 
 
 def ensure_home(path):
-    """Create ``path`` with mode 0700 if missing and tighten it if it is looser.
+    """Create ``path`` with mode 0700 if missing, tighten it and our files in it (0600) if looser.
 
     :raises SysMedicError: with one line naming the directory when it cannot be made.
     """
@@ -36,6 +36,11 @@ def ensure_home(path):
             raise SysMedicError("%s: not a directory" % path)
         if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != 0o700:
             os.chmod(path, 0o700)
+        for entry in os.scandir(path):  # e.g. a config.json written by an editor with umask 022
+            entry_info = entry.stat(follow_symlinks=False)
+            if (stat.S_ISREG(entry_info.st_mode) and entry_info.st_uid == os.geteuid()
+                    and entry_info.st_mode & 0o077):
+                os.chmod(entry.path, 0o600)
     except OSError as err:
         raise SysMedicError("%s: cannot create home directory: %s" % (path, err.strerror))
     return path

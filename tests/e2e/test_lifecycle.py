@@ -1,0 +1,233 @@
+"""The daemon's life: CLI start/stop/status, pid file, signals, live WebSocket settings, secrets."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import time
+
+import pytest
+import websocket
+
+from .harness import Daemon, cli, free_port, http_get, raw_get, wait_for, write_config
+
+
+def recv(ws):
+    return json.loads(ws.recv())
+
+
+def close_code(ws, timeout=5.0):
+    """Read until the server's close frame; returns its status code."""
+    ws.settimeout(timeout)
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+
+
+@pytest.fixture
+def home(tmp_path):
+    path = str(tmp_path / "home")
+    write_config(path, Daemon.FAST)
+    return path
+
+
+def test_quick_start_as_documented(home):
+    """spec Quick Start: websocket start PORT, daemon start, websocket status, curl /health."""
+    port = free_port()
+    try:
+        result = cli(home, "websocket", "start", str(port), check=True)
+        assert "daemon is not running" in result.stdout
+        result = cli(home, "daemon", "start", check=True)
+        assert "SysMedic daemon started" in result.stdout and "sysmedic://" in result.stdout
+        status = cli(home, "websocket", "status", check=True).stdout
+        assert "Daemon:      running" in status and "enabled, port %d" % port in status
+        assert "Clients:     0" in status
+        url = [line.split()[-1] for line in status.splitlines() if line.startswith("URL:")][0]
+        assert url.startswith("sysmedic://") and url.endswith(":%d/" % port)
+        health = json.loads(http_get("http://127.0.0.1:%d/health" % port)[2])
+        assert health["status"] == "healthy" and health["running"] is True and health["clients"] == 0
+        assert cli(home, "daemon", "status").returncode == 0
+        for name in ("config.json", "websocket.json", "sysmedic.db", "sysmedic.pid", "control.sock", "sysmedic.log"):
+            mode = stat.S_IMODE(os.stat(os.path.join(home, name)).st_mode)
+            assert mode == 0o600, (name, oct(mode))
+        assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+        secret = url[len("sysmedic://"):].split("@")[0]
+        with open(os.path.join(home, "sysmedic.log")) as handle:
+            assert secret not in handle.read()
+    finally:
+        cli(home, "daemon", "stop")
+    assert cli(home, "daemon", "status").returncode == 3
+    assert not os.path.exists(os.path.join(home, "sysmedic.pid"))
+    assert not os.path.exists(os.path.join(home, "control.sock"))
+
+
+def test_start_twice_runs_one_daemon_and_stale_pid_file_does_not_block(home):
+    write_config(home, websocket={"port": free_port(), "host": "127.0.0.1"})
+    with open(os.path.join(home, "sysmedic.pid"), "w") as handle:
+        handle.write("999999\n")  # left by a crash: nobody holds its lock
+    try:
+        first = cli(home, "daemon", "start", check=True)
+        pid = int(first.stdout.split("pid ")[1].split(")")[0])
+        second = cli(home, "daemon", "start")
+        assert second.returncode == 0 and "already running (pid %d)" % pid in second.stdout
+        with open(os.path.join(home, "sysmedic.pid")) as handle:
+            assert int(handle.read()) == pid
+        status = cli(home, "daemon", "status")
+        assert status.returncode == 0 and "running (pid %d" % pid in status.stdout
+    finally:
+        assert "stopped (pid" in cli(home, "daemon", "stop").stdout
+    assert "not running" in cli(home, "daemon", "stop").stdout
+
+
+def test_daemon_start_reports_port_in_use_and_exits_nonzero(home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        write_config(home, websocket={"port": port, "host": "127.0.0.1"})
+        result = cli(home, "daemon", "start")
+        assert result.returncode == 1
+        assert result.stderr.strip() == "sysmedic: daemon failed to start: port %d is already in use" % port
+        assert "Traceback" not in result.stderr
+    assert cli(home, "daemon", "status").returncode == 3
+
+
+def test_bad_config_stops_the_start_with_one_line(home):
+    with open(os.path.join(home, "config.json"), "w") as handle:
+        handle.write('{"monitoring": {"cpu_threshold": 150}}')
+    result = cli(home, "daemon", "start")
+    assert result.returncode == 1 and "monitoring.cpu_threshold: 150 is out of range 1-100" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_sigterm_with_clients_connected(make_daemon):
+    daemon = make_daemon()
+    clients = [websocket.create_connection(daemon.ws_url(), timeout=10) for _ in range(3)]
+    for ws in clients:
+        assert recv(ws)["type"] == "welcome"
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    codes = [close_code(ws) for ws in clients]
+    assert daemon.proc.wait(5) == 0 and time.monotonic() - started < 5
+    assert codes == [1001, 1001, 1001]
+    assert not os.path.exists(os.path.join(daemon.home, "sysmedic.pid"))
+    assert not os.path.exists(os.path.join(daemon.home, "control.sock"))
+
+
+def test_new_secret_disconnects_everyone_with_4001_and_old_secret_gets_401(make_daemon):
+    daemon = make_daemon()
+    old = daemon.secret
+    clients = [websocket.create_connection(daemon.ws_url(old), timeout=10) for _ in range(2)]
+    for ws in clients:
+        recv(ws)
+    started = time.monotonic()
+    result = cli(daemon.home, "websocket", "new-secret", check=True)
+    assert [close_code(ws) for ws in clients] == [4001, 4001]
+    assert time.monotonic() - started < 2 + 1.5  # CLI start-up included
+    new = daemon.secret
+    assert new != old and len(new) == 32 and int(new, 16) >= 0
+    assert "sysmedic://%s@" % new in result.stdout
+    assert raw_get(daemon.port, "/ws?secret=" + old, {"Connection": "Upgrade", "Upgrade": "websocket"})[0] == 401
+    ws = websocket.create_connection(daemon.ws_url(new), timeout=10)
+    assert recv(ws)["type"] == "welcome"
+    ws.close()
+    wait_for(lambda: daemon.health()["clients"] == 0, 5, what="clients gone")
+
+
+def test_websocket_start_stop_apply_live(make_daemon):
+    daemon = make_daemon()
+    new_port = free_port()
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    recv(ws)
+    result = cli(daemon.home, "websocket", "start", str(new_port), check=True)
+    assert "listening on port %d" % new_port in result.stdout and ":%d/" % new_port in result.stdout
+    assert close_code(ws) == 1001
+    old_port, daemon.port = daemon.port, new_port
+    assert daemon.health()["port"] == new_port
+    with pytest.raises(OSError):
+        http_get("http://127.0.0.1:%d/health" % old_port, timeout=2)
+    with open(os.path.join(daemon.home, "websocket.json")) as handle:
+        assert json.load(handle)["port"] == new_port
+    assert "WebSocket server stopped." in cli(daemon.home, "websocket", "stop", check=True).stdout
+    with pytest.raises(OSError):
+        http_get(daemon.url("/health"), timeout=2)
+    status = cli(daemon.home, "websocket", "status", check=True).stdout
+    assert "disabled" in status and "not listening" in status
+    cli(daemon.home, "websocket", "start", str(new_port), check=True)
+    assert daemon.health()["running"] is True
+
+
+def test_websocket_start_to_a_busy_port_fails_and_keeps_the_old_one(make_daemon):
+    daemon = make_daemon()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        taken = busy.getsockname()[1]
+        result = cli(daemon.home, "websocket", "start", str(taken))
+    assert result.returncode == 1 and result.stderr.strip() == "sysmedic: port %d is already in use" % taken
+    assert daemon.health()["port"] == daemon.port
+    with open(os.path.join(daemon.home, "websocket.json")) as handle:
+        assert json.load(handle)["port"] == daemon.port  # the file was restored
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http", "-1"])
+def test_invalid_port_is_one_line(home, port):
+    result = cli(home, "websocket", "start", port)
+    assert result.returncode in (1, 2) and result.stderr.count("\n") <= 12 and "Traceback" not in result.stderr
+    if result.returncode == 1:
+        assert result.stderr.startswith("sysmedic: port ")
+
+
+def test_new_secret_without_a_daemon(home):
+    result = cli(home, "websocket", "new-secret")
+    assert result.returncode == 1
+    assert result.stderr == "sysmedic: the daemon is not running (start it with: sysmedic daemon start)\n"
+    status = cli(home, "websocket", "status")
+    assert status.returncode == 0 and "Daemon:      stopped" in status.stdout
+
+
+def test_sighup_reloads_config_and_keeps_running(make_daemon):
+    daemon = make_daemon()
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    recv(ws)
+
+    def config():
+        ws.send(json.dumps({"type": "get_config", "request_id": "c"}))
+        while True:
+            message = recv(ws)
+            if message["type"] == "config_response":
+                return message["data"]
+    assert config()["cpu_threshold"] == 80
+    assert cli(daemon.home, "config", "set", "cpu_threshold", "91", check=True).returncode == 0
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: config()["cpu_threshold"] == 91, 5, what="reloaded threshold")
+    with open(os.path.join(daemon.home, "config.json"), "w") as handle:
+        handle.write("{broken")
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload failed, keeping the running configuration" in daemon.log(), 5, what="reload error")
+    assert config()["cpu_threshold"] == 91 and daemon.proc.poll() is None
+    ws.close()
+
+
+def test_dashboard_and_resolve_go_through_the_running_daemon(make_daemon):
+    daemon = make_daemon(config={"monitoring": {"update_interval": 0.2, "memory_threshold": 1}})
+    wait_for(lambda: daemon.control("dashboard")["json"]["unresolved_alerts"] == 1, 10, what="alert")
+    data = json.loads(cli(daemon.home, "--json", check=True).stdout)
+    assert data["source"] == "daemon" and data["status"] == "Heavy Load" and data["unresolved_alerts"] == 1
+    text = cli(daemon.home, check=True).stdout
+    assert "Status: Heavy Load" in text and "(daemon," in text
+    alerts = json.loads(cli(daemon.home, "alerts", "--json", check=True).stdout)
+    assert alerts[0]["cause"] == "system:memory" and not alerts[0]["resolved"]
+    assert cli(daemon.home, "alerts", "resolve", str(alerts[0]["id"]), check=True).stdout == \
+        "Resolved alert %d.\n" % alerts[0]["id"]
+    result = cli(daemon.home, "alerts", "resolve", "12345")
+    assert result.returncode == 1 and result.stderr == "sysmedic: alert 12345 does not exist\n"
+    # the cause persists but was acknowledged: no duplicate alert opens while it lasts
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    seen = [recv(ws)["type"] for _ in range(5)]  # welcome + 4 updates: at least 3 new samples
+    assert seen.count("system_update") == 4 and "alert" not in seen
+    ws.close()
+    assert json.loads(cli(daemon.home, "alerts", "--json", "--unresolved", check=True).stdout) == []
+    assert len(json.loads(cli(daemon.home, "alerts", "--json", check=True).stdout)) == 1
