@@ -317,6 +317,7 @@ class Daemon:
             "rss_bytes": rss_bytes(),
             "uptime_seconds": round(time.time() - self.started, 1),
             "evicted_clients": self.registry.evicted,
+            "threads": threading.active_count(),
         }
 
     def status(self):
