@@ -11,7 +11,9 @@ PORT   ?= 8060
 MATRIX_PYTHONS := $(sort $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3))
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help venv run test test-fast test-matrix lint bench clean
+NODE_STAMP := tests/node/node_modules/.installed
+
+.PHONY: help venv node-deps run test test-fast test-matrix bench clean
 
 help:            ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
@@ -24,10 +26,17 @@ $(STAMP): setup.py requirements-test.txt
 
 venv: $(STAMP)   ## Create .venv with SysMedic (editable) and the test packages
 
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: $(NODE_STAMP)  ## Install the Node.js packages the tests use (ws, wscat)
+
 run: venv        ## Run the daemon in the foreground (port 8060, ~/.sysmedic); prints the URL
 	$(PY) -m sysmedic daemon run --show-url
 
-test: venv test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
+test: venv node-deps test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
 	$(PY) -m pytest
 
 test-fast: venv  ## The suite without slow end-to-end groups
@@ -41,4 +50,4 @@ bench: venv      ## Collector cost and fork-loop coverage tables (see BENCHMARKS
 	$(PY) bench/fork_coverage.py
 
 clean:           ## Remove virtualenvs and build output
-	rm -rf $(VENV) .venvs build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) .venvs build dist *.egg-info .pytest_cache tests/node/node_modules
