@@ -1,0 +1,108 @@
+"""The wire protocol without sockets: shapes, errors, request ids, rate limiting."""
+
+import json
+
+import pytest
+
+from sysmedic.analysis.assess import assess
+from sysmedic.collect.records import Snapshot, SystemMetrics, UserUsage
+from sysmedic.config import config_from_dict
+from sysmedic.server import protocol
+from sysmedic.server.protocol import AlertSummary, State
+from sysmedic.storage.db import AlertRecord
+
+NOW = 1737245322  # 2025-01-19T00:08:42Z
+
+
+def state(**config):
+    cfg = config_from_dict(config)
+    system = SystemMetrics(45.23, 4, 67.84, 8 * 10**9, 2 * 10**9, 32.11, 2 * 86400 + 4 * 3600 + 32 * 60,
+                           (0.85, 0.92, 1.15), 2340000.0)
+    users = (UserUsage("database_user", 1001, 85.44, 45.2, 12), UserUsage("web_server", 1002, 25.1, 30.8, 8))
+    snap = Snapshot(NOW, system, users, False, 5.0, 0.01)
+    assessment, _ = assess(snap, cfg, {}, NOW)
+    return State(snap, assessment, users, cfg, AlertSummary(3, 15, ("High CPU usage detected",)),
+                 "Ubuntu 22.04.5 LTS", "1.1.0")
+
+
+def decode(text):
+    return json.loads(text)
+
+
+def test_system_info_response_matches_the_document():
+    reply = decode(protocol.respond('{"type": "get_system_info", "request_id": "req_001"}', state(), NOW))
+    assert reply == {"type": "system_info_response", "timestamp": "2025-01-19T00:08:42Z", "request_id": "req_001",
+                     "data": {"cpu_usage": 45.2, "memory_usage": 67.8, "disk_usage": 32.1, "uptime": "2d 4h 32m",
+                              "load_avg": "0.85, 0.92, 1.15", "network_io": "2.34 MB/s", "cpu_cores": 4,
+                              "memory_total": 8 * 10**9}}
+
+
+def test_alerts_user_metrics_config_and_ping():
+    s = state(monitoring={"monitoring_interval": 60})
+    alerts = decode(protocol.respond('{"type": "get_alerts"}', s, NOW))
+    assert alerts["data"] == {"unresolved_count": 3, "total_count": 15, "recent_alerts": ["High CPU usage detected"],
+                              "status": "3 unresolved alerts"}
+    assert "request_id" not in alerts
+    users = decode(protocol.respond('{"type": "get_user_metrics", "request_id": "r"}', s, NOW))["data"]
+    assert users[0] == {"username": "database_user", "cpu_percent": 85.4, "memory_percent": 45.2, "processes": 12}
+    config = decode(protocol.respond('{"type": "get_config"}', s, NOW))["data"]
+    assert (config["monitoring_interval"], config["cpu_threshold"], config["memory_threshold"], config["version"]) == (
+        "1m0s", 80, 80, "1.1.0")
+    assert decode(protocol.respond('{"type": "ping", "request_id": "p"}', s, NOW))["data"] == {"message": "pong"}
+
+
+@pytest.mark.parametrize("unresolved, text", [(0, "No unresolved alerts"), (1, "1 unresolved alert"),
+                                              (2, "2 unresolved alerts")])
+def test_alert_status_wording(unresolved, text):
+    assert protocol.alerts_data(AlertSummary(unresolved, 5, ()))["status"] == text
+
+
+def test_welcome_and_system_update():
+    s = state()
+    assert protocol.welcome(s) == {"message": "Connected to SysMedic", "version": "1.1.0",
+                                   "system": "Ubuntu 22.04.5 LTS", "status": "Medium Usage", "daemon": "Running"}
+    update = protocol.system_update(s)
+    assert (update["cpu_usage"], update["memory_usage"], update["disk_usage"], update["uptime"]) == (
+        45.2, 67.8, 32.1, "2d 4h 32m")
+    message = decode(protocol.encode("system_update", update, NOW))
+    assert set(message) == {"type", "data", "timestamp"}
+
+
+def test_alert_broadcast_shape():
+    s = state()
+    record = AlertRecord(7, NOW, "warning", "Heavy Load", "user:database_user:cpu", "Persistent cpu usage",
+                         ("database_user",), {}, None, None)
+    data = protocol.alert(s, record)
+    assert {"status", "system_metrics", "user_metrics", "persistent_users", "primary_cause",
+            "recommendations"} <= set(data)
+    assert data["id"] == 7 and data["severity"] == "warning" and data["resolved"] is False
+    assert len(data["user_metrics"]) <= 5 and data["system_metrics"]["load_avg"] == "0.85, 0.92, 1.15"
+
+
+@pytest.mark.parametrize("text, error", [
+    ('{"type": "invalid_request"}', "Unknown request type: invalid_request"),
+    ("{", "Invalid JSON"), ("[" * 5000 + "]" * 5000, "Invalid JSON"), ('{"type": "ping", "n": NaN}', "Invalid JSON"),
+    ('{"type": "ping", "n": Infinity}', "Invalid JSON"), ("42", "Request must be a JSON object"),
+    ("{}", "Missing request type"), ('{"type": null}', "Missing request type"),
+])
+def test_errors(text, error):
+    reply = decode(protocol.respond(text, state(), NOW))
+    assert reply["type"] == "error" and reply["data"] == {"error": error}
+
+
+def test_unknown_type_echo_is_bounded_and_request_id_rules():
+    reply = decode(protocol.respond(json.dumps({"type": "x" * 1000, "request_id": "a"}), state(), NOW))
+    assert len(reply["data"]["error"]) < 100 and reply["request_id"] == "a"
+    for request_id, kept in (("x" * 128, True), ("x" * 129, False), (5, False), (None, False), (["a"], False)):
+        reply = decode(protocol.respond(json.dumps({"type": "ping", "request_id": request_id}), state(), NOW))
+        assert ("request_id" in reply) is kept
+
+
+def test_rate_limiter_refills_with_time():
+    now = [0.0]
+    limiter = protocol.RateLimiter(rate=2, burst=3, clock=lambda: now[0])
+    assert [limiter.allow() for _ in range(4)] == [True, True, True, False]
+    now[0] = 0.5
+    assert limiter.allow() and not limiter.allow()
+    now[0] = 100
+    assert sum(limiter.allow() for _ in range(10)) == 3

@@ -1,0 +1,110 @@
+"""Server pieces without a daemon: client queues and eviction, log cleaning, header deadline."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from sysmedic.server.clients import Broadcaster, Client, Registry, outgoing
+from sysmedic.server.http import DeadlineReader, clean_log_text
+from sysmedic.server.websocket import LockedSocket, SendTimeout, text_frame
+
+
+class FakeConn:
+    def __init__(self):
+        self.wake = threading.Event()
+
+
+def test_a_full_queue_drops_the_oldest_update_keeps_alerts_and_evicts():
+    client = Client(FakeConn(), "peer", limit=3, evict_after=3)
+    alert = outgoing('{"type":"alert"}', droppable=False)
+    client.offer(alert)
+    for index in range(4):
+        client.offer(outgoing('{"n":%d}' % index, droppable=True))
+    assert client.dropped == 2 and client.kicked is None
+    assert [item.text for item in client.take()] == ['{"type":"alert"}', '{"n":2}', '{"n":3}']
+    for index in range(3):
+        client.offer(outgoing('{"n":%d}' % index, droppable=True))
+    for index in range(3):
+        client.offer(outgoing('{"m":%d}' % index, droppable=True))
+    assert client.kicked == (1008, "client not reading")
+
+
+def test_registry_reserves_slots_and_counts_evictions():
+    registry = Registry(max_clients=2)
+    assert registry.reserve() and registry.reserve() and not registry.reserve()
+    registry.release()
+    a = Client(FakeConn(), "a")
+    registry.add(a)
+    assert registry.count() == 1 and registry.reserve() is True and registry.reserve() is False
+    registry.release()
+    a.kick(1008, "client not reading")
+    registry.remove(a)
+    assert registry.count() == 0 and registry.evicted == 1 and registry.wait_empty(0.1)
+
+
+def test_broadcaster_encodes_once_for_every_client():
+    registry = Registry(10)
+    clients = [Client(FakeConn(), str(i)) for i in range(3)]
+    for client in clients:
+        registry.reserve()
+        registry.add(client)
+    broadcaster = Broadcaster(registry, clock=lambda: 1737245322)
+    broadcaster.publish("system_update", {"cpu_usage": 1.0})
+    stop = threading.Event()
+    thread = threading.Thread(target=broadcaster.run, args=(stop,))
+    thread.start()
+    assert all(client.conn.wake.wait(5) for client in clients)
+    stop.set()
+    broadcaster.wake()
+    thread.join(5)
+    items = [client.take()[0] for client in clients]
+    assert items[0] is items[1] is items[2]  # one object: encoded once
+    assert items[0].text == '{"type":"system_update","data":{"cpu_usage":1.0},"timestamp":"2025-01-19T00:08:42Z"}'
+    assert items[0].frame == text_frame(items[0].text.encode())
+
+
+@pytest.mark.parametrize("size, header", [(5, b"\x81\x05"), (200, b"\x81\x7e\x00\xc8"),
+                                          (70000, b"\x81\x7f" + (70000).to_bytes(8, "big"))])
+def test_text_frame_lengths(size, header):
+    frame = text_frame(b"a" * size)
+    assert frame.startswith(header) and len(frame) == len(header) + size
+
+
+def test_clean_log_text_redacts_and_escapes():
+    line = clean_log_text('"GET /ws?x=1&secret=0123abcd&y=2 HTTP/1.1" 401 -\x1b[2J\r\nforged')
+    assert "0123abcd" not in line and "secret=[redacted]&y=2" in line
+    assert "\x1b" not in line and "\\x1b[2J\\x0d\\x0aforged" in line
+    assert clean_log_text("SECRET=abc") == "SECRET=[redacted]"
+
+
+def test_deadline_reader_reads_whole_lines_only_and_times_out():
+    left, right = socket.socketpair()
+    reader = DeadlineReader(left)
+    reader.start(5)
+    right.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x81\x05hello")
+    assert reader.readline(65537) == b"GET / HTTP/1.1\r\n"
+    assert reader.readline(65537) == b"Host: x\r\n"
+    assert reader.readline(65537) == b"\r\n"
+    left.settimeout(1)
+    assert left.recv(100) == b"\x81\x05hello"  # bytes after the headers stay in the socket
+    reader.start(0.3)
+    right.sendall(b"GET /slow")
+    started = time.monotonic()
+    with pytest.raises(socket.timeout):
+        reader.readline(65537)
+    assert time.monotonic() - started < 2
+    left.close()
+    right.close()
+
+
+def test_locked_socket_sends_everything_or_times_out():
+    left, right = socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    locked = LockedSocket(left, send_timeout=0.5)
+    assert locked.send(b"x" * 1000) == 1000 and right.recv(2000) == b"x" * 1000
+    with pytest.raises(SendTimeout):
+        locked.send(b"y" * 10_000_000)  # nobody reads
+    left.close()
+    right.close()
