@@ -137,3 +137,25 @@ def test_make_run_serves_and_prints_the_url(tmp_path):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
         killer.cancel()
+
+
+def test_advanced_testing_multiple_clients_and_secret_rotation(daemon):
+    """spec "Advanced Testing": two clients in the background, the count in /health, then
+    new-secret disconnects them and the new URL from `websocket status` connects."""
+    clients = [Interactive(sysmedic_url(daemon)) for _ in range(2)]
+    try:
+        for client in clients:
+            client.wait_line(lambda line: line.startswith("Connected to SysMedic"))
+        assert daemon.health()["clients"] == 2
+        cli(daemon.home, "websocket", "new-secret", check=True)
+        for client in clients:
+            assert client.proc.wait(15) == 3
+        wait_for(lambda: daemon.health()["clients"] == 0, 5, what="clients gone")
+        status = cli(daemon.home, "websocket", "status", check=True).stdout
+        new_url = [line.split()[-1] for line in status.splitlines() if line.startswith("URL:")][0]
+        host = new_url.split("@")[1].split(":")[0]
+        result = run_client(new_url.replace("@%s:" % host, "@127.0.0.1:"), "-c", "ping")
+        assert result.returncode == 0 and "pong:" in result.stdout
+    finally:
+        for client in clients:
+            client.proc.kill()
