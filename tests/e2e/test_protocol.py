@@ -108,7 +108,7 @@ def test_every_request_type_with_request_id_echo(daemon):
     ('{"type": "invalid_request", "request_id": "req_001"}', "Unknown request type: invalid_request"),
     ("not json at all", "Invalid JSON"),
     ('{"type": "ping"', "Invalid JSON"),
-    ("[" * 20000 + "]" * 20000, "Invalid JSON"),  # RecursionError inside json, not ValueError
+    ("[" * 20000 + "]" * 20000, ("Invalid JSON", "Request must be a JSON object")),  # 3.13 parses it
     ('{"type": "ping", "x": NaN}', "Invalid JSON"),
     ("[1, 2, 3]", "Request must be a JSON object"),
     ('"ping"', "Request must be a JSON object"),
@@ -124,7 +124,8 @@ def test_error_replies_keep_the_connection_open(daemon, payload, error):
         reply = recv(ws)
         if reply["type"] != "system_update":
             break
-    assert reply["type"] == "error" and reply["data"] == {"error": error}
+    expected = error if isinstance(error, tuple) else (error,)
+    assert reply["type"] == "error" and reply["data"]["error"] in expected and len(reply["data"]) == 1
     assert request(ws, "ping", "after")["type"] == "pong"
     ws.close()
 
