@@ -85,6 +85,8 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, address, app):
         self.app = app
+        self.accept_failures = 0
+        self._last_accept_warning = 0.0
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, Handler)
@@ -94,7 +96,11 @@ class Server(ThreadingHTTPServer):
             return super().get_request()
         except OSError as err:
             if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                log.warning("accept failed (%s): backing off", os.strerror(err.errno))
+                self.accept_failures += 1
+                if time.monotonic() - self._last_accept_warning > 10:
+                    self._last_accept_warning = time.monotonic()
+                    log.warning("accept failed (%s), %d times so far: backing off",
+                                os.strerror(err.errno), self.accept_failures)
                 self.app.stop_event.wait(0.1)  # back off, do not spin on a readable socket
             raise
 

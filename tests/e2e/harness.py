@@ -6,6 +6,7 @@ exiting, a message arriving) with deadlines; nothing sleeps a fixed time to wait
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -92,11 +93,16 @@ class Daemon:
         self.log_path = os.path.join(os.path.dirname(home.rstrip("/")), "daemon-%d.log" % self.port)
         self.proc = None
 
-    def start(self, wait=True):
+    def start(self, wait=True, max_fds=None):
+        """Run the daemon; ``max_fds`` sets its RLIMIT_NOFILE (to test fd exhaustion)."""
         env = dict(os.environ, SYSMEDIC_HOME=self.home, PYTHONPATH=ROOT)
         self._log = open(self.log_path, "wb")
+
+        def limit():
+            if max_fds is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
         self.proc = subprocess.Popen(SYSMEDIC + ["daemon", "run"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=limit)
         if wait:
             self.wait_healthy()
         return self

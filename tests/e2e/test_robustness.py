@@ -222,3 +222,25 @@ def test_http_10_upgrade_is_refused(daemon):
     with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
         sock.sendall(handshake(daemon, version="HTTP/1.0"))
         assert read_response_head(sock)[0].split()[1] == "400"
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_fd_exhaustion_backs_off_instead_of_spinning_and_recovers(make_daemon):
+    max_fds = 64
+    daemon = make_daemon(start=False).start(max_fds=max_fds)
+    hogs = [socket.create_connection(("127.0.0.1", daemon.port), timeout=5)  # each holds a daemon fd
+            for _ in range(max_fds)]
+    wait_for(lambda: "backing off" in daemon.log(), 10, what="EMFILE back-off in the log")
+    before = cpu_seconds(daemon.proc.pid)
+    time.sleep(1.0)  # the measuring window itself
+    used = cpu_seconds(daemon.proc.pid) - before
+    assert used < 0.3, "daemon used %.2f s of CPU in 1 s while out of fds" % used
+    assert daemon.log().count("backing off") == 1  # rate-limited warning
+    for sock in hogs:
+        sock.close()
+    wait_for(lambda: http_get(daemon.url("/health"), timeout=2)[0] == 200, 15, what="recovery")
