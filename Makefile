@@ -13,7 +13,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: help venv node-deps run test test-fast test-matrix bench clean
+.PHONY: help venv node-deps run test test-fast test-matrix zipapp bench clean
 
 help:            ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
@@ -44,6 +44,9 @@ test-fast: venv  ## The suite without slow end-to-end groups
 
 test-matrix:     ## The fast suite on every other installed pyenv Python 3.8+
 	@PYTHON_LIST="$(MATRIX_PYTHONS)" sh tests/run-matrix.sh
+
+zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.13, reproducible)
+	$(PY) packaging/build_zipapp.py dist/sysmedic.pyz
 
 bench: venv      ## Collector cost and fork-loop coverage tables (see BENCHMARKS.md)
 	$(PY) bench/collector_cost.py

@@ -31,12 +31,11 @@ from ..server.http import Server
 from ..server.websocket import GOING_AWAY, SECRET_ROTATED
 from ..storage import Storage, database_path
 from .control import SOCKET_FILE, ControlServer
-from .pidfile import PidFile
+from .pidfile import PID_FILE, PidFile
 from .sampler import Sampler, Shared
 from .writer import StorageWriter, summary
 
 log = logging.getLogger("sysmedic.daemon")
-PID_FILE = "sysmedic.pid"
 JOIN_TIMEOUT = 5.0
 
 

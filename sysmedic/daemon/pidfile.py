@@ -9,6 +9,8 @@ import os
 
 from ..errors import SysMedicError
 
+PID_FILE = "sysmedic.pid"
+
 
 class AlreadyRunning(SysMedicError):
     def __init__(self, pid):

@@ -16,8 +16,7 @@ import time
 
 from ..errors import SysMedicError
 from . import control
-from .app import PID_FILE
-from .pidfile import running_pid
+from .pidfile import PID_FILE, running_pid
 
 BOOT = "import sys; from sysmedic.cli import main; sys.exit(main())"
 START_TIMEOUT = 20.0

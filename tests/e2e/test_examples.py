@@ -1,13 +1,11 @@
 """The example client and `make run`, run the way the README tells people to run them."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 
-import pytest
 
 from ..conftest import ROOT
 from .harness import Daemon, cli, free_port, wait_for, write_config

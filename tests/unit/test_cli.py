@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from sysmedic import __version__
 from sysmedic.analysis.alerts import Condition

@@ -1,0 +1,87 @@
+"""Build dist/sysmedic.pyz: SysMedic and its pure-Python dependencies in one executable file.
+
+Usage: python packaging/build_zipapp.py [OUTPUT]   (run from the repository root; `make zipapp`)
+
+Reproducible: the same commit gives the same bytes. Entries are sorted, every timestamp is
+1980-01-01, modes are fixed, and the dependencies are pinned in zipapp-requirements.txt.
+psutil is a C extension and a zipapp cannot import those: the /proc collector serves Linux
+without it, and the build fails if any compiled module slips in.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIREMENTS = os.path.join(ROOT, "packaging", "zipapp-requirements.txt")
+SHEBANG = b"#!/usr/bin/env python3\n"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+MAIN = b'''"""SysMedic zipapp entry point."""
+import sys
+
+from sysmedic.cli import main
+
+sys.exit(main())
+'''
+SKIP_DIRS = {"__pycache__", "bin"}
+COMPILED = (".so", ".pyd", ".dylib")
+
+
+def stage_dependencies(target):
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "--no-deps", "--no-compile", "--only-binary=:all:", "--target", target, "-r", REQUIREMENTS],
+                   check=True)
+
+
+def entries(base, prefix=""):
+    """(archive name, file path) for every file below ``base``, skipping caches."""
+    found = []
+    for directory, subdirs, files in os.walk(base):
+        subdirs[:] = [d for d in subdirs if d not in SKIP_DIRS]
+        for name in files:
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(directory, name)
+            if name.endswith(COMPILED):
+                raise SystemExit("refusing to bundle a compiled module: %s" % path)
+            found.append((prefix + os.path.relpath(path, base).replace(os.sep, "/"), path))
+    return found
+
+
+def write_archive(output, files):
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    partial = output + ".partial"
+    with open(partial, "wb") as handle:
+        handle.write(SHEBANG)
+        with zipfile.ZipFile(handle, "w") as archive:
+            for name, data in sorted(files.items()):
+                info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                info.create_system = 3  # Unix, whatever the build host
+                archive.writestr(info, data, compresslevel=9)
+    os.chmod(partial, 0o755)
+    os.replace(partial, output)
+
+
+def main(argv):
+    output = argv[1] if len(argv) > 1 else os.path.join(ROOT, "dist", "sysmedic.pyz")
+    staging = tempfile.mkdtemp(prefix="sysmedic-zipapp-")
+    try:
+        stage_dependencies(staging)
+        files = {}
+        for name, path in entries(staging) + entries(os.path.join(ROOT, "sysmedic"), "sysmedic/"):
+            with open(path, "rb") as handle:
+                files[name] = handle.read()
+        files["__main__.py"] = MAIN
+        write_archive(output, files)
+    finally:
+        shutil.rmtree(staging)
+    print("%s: %d files, %d bytes" % (os.path.relpath(output, ROOT), len(files), os.path.getsize(output)))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

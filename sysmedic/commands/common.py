@@ -1,0 +1,36 @@
+"""Helpers shared by the command modules (stdlib-only apart from storage, imported on use)."""
+
+import json
+import os
+import sys
+
+from .. import formatting as fmt
+from ..errors import SysMedicError
+from ..home import ensure_home
+
+
+def print_json(value):
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def parse_age(text, option):
+    try:
+        return fmt.parse_duration(text)
+    except ValueError as err:
+        raise SysMedicError("%s: %s" % (option, err))
+
+
+def parse_count(text, option):
+    if not str(text).isdigit() or int(text) < 1:
+        raise SysMedicError("%s: %r is not a positive whole number" % (option, text))
+    return int(text)
+
+
+def open_storage(home, create=False):
+    """A Storage on the home's database; ``None`` when it does not exist and ``create`` is off."""
+    from ..storage import Storage, database_path
+    path = database_path(home)
+    if not create and not os.path.exists(path):
+        return None
+    ensure_home(home)
+    return Storage(path)

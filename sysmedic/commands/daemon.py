@@ -1,0 +1,45 @@
+"""``sysmedic daemon start | stop | status | run``."""
+
+import sys
+
+from .. import formatting as fmt
+from ..daemon import process
+
+
+def run(args, home):
+    if args["run"]:
+        from ..daemon.app import Daemon
+        return Daemon(home, log_file=args["--log-file"], show_url=args["--show-url"]).run()
+    if args["start"]:
+        try:
+            info = process.start(home)
+        except process.AlreadyStarted as already:
+            sys.stdout.write("SysMedic daemon is already running (pid %s).\n" % already.pid)
+            return 0
+        sys.stdout.write("SysMedic daemon started (pid %d).\n" % info["pid"])
+        print_connection(info)
+        return 0
+    if args["stop"]:
+        pid = process.stop(home)
+        sys.stdout.write("SysMedic daemon stopped (pid %s).\n" % pid if pid is not None
+                         else "SysMedic daemon is not running.\n")
+        return 0
+    info = process.status(home)
+    if info is None:
+        sys.stdout.write("SysMedic daemon: stopped\n")
+        return 3
+    sys.stdout.write("SysMedic daemon: running (pid %d, up %s, version %s)\n"
+                     % (info["pid"], fmt.uptime(info["uptime_seconds"]), info["version"]))
+    if info["listening"]:
+        sys.stdout.write("WebSocket: listening on %s:%d, %d client%s\n" % (
+            info["bind"], info["port"], info["clients"], "" if info["clients"] == 1 else "s"))
+    else:
+        sys.stdout.write("WebSocket: not listening\n")
+    return 0
+
+
+def print_connection(info):
+    if info.get("listening"):
+        sys.stdout.write("Connection URL: %s\nWebSocket URL:  %s\n" % (info["url"], info["ws_url"]))
+    else:
+        sys.stdout.write("WebSocket server disabled (enable it with: sysmedic websocket start).\n")

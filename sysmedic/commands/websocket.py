@@ -1,0 +1,76 @@
+"""``sysmedic websocket start [port] | stop | status | new-secret`` (spec decision 17)."""
+
+import os
+import sys
+
+from .. import config as configuration
+from ..daemon import control, process
+from ..errors import SysMedicError
+from ..home import ensure_home
+from .daemon import print_connection
+
+
+def _port(text):
+    if text is None:
+        return 8060
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SysMedicError("port %r is not a number from 1 to 65535" % text)
+    return int(text)
+
+
+def _apply_websocket(home, **changes):
+    """Save websocket.json; if the daemon runs, apply it now (restoring the file if that fails)."""
+    ensure_home(home)
+    path = os.path.join(home, configuration.WEBSOCKET_FILE)
+    before = configuration.read_json(path) if os.path.exists(path) else None
+    configuration.update_websocket(home, **changes)
+    if process.status(home) is None:
+        return None
+    try:
+        return control.call(home, "websocket-apply")
+    except SysMedicError:
+        if before is None:
+            os.unlink(path)
+        else:
+            configuration.write_json(path, before)
+        raise
+
+
+def run(args, home):
+    if args["start"]:
+        port = _port(args["<port>"])
+        info = _apply_websocket(home, port=port, enabled=True)
+        if info is None:
+            sys.stdout.write("WebSocket server enabled on port %d. The daemon is not running: "
+                             "start it with: sysmedic daemon start\n" % port)
+            return 0
+        sys.stdout.write("WebSocket server listening on port %d.\n" % port)
+        print_connection(info)
+        return 0
+    if args["stop"]:
+        info = _apply_websocket(home, enabled=False)
+        sys.stdout.write("WebSocket server stopped.\n" if info is not None
+                         else "WebSocket server disabled (takes effect when the daemon starts).\n")
+        return 0
+    if args["new-secret"]:
+        if process.status(home) is None:
+            raise control.DaemonNotRunning()
+        info = control.call(home, "new-secret")
+        sys.stdout.write("New secret generated; every client was disconnected.\n")
+        print_connection(info)
+        return 0
+    settings = configuration.load_websocket(home)
+    info = process.status(home)
+    lines = ["Daemon:      %s" % ("running (pid %d)" % info["pid"] if info else "stopped"),
+             "WebSocket:   %s" % ("enabled, port %d" % settings.port if settings.enabled else "disabled")]
+    if info and info["listening"]:
+        lines += ["Connection:  listening on %s:%d" % (info["bind"], info["port"]),
+                  "Clients:     %d" % info["clients"],
+                  "URL:         %s" % info["url"],
+                  "WebSocket:   %s" % info["ws_url"]]
+    else:
+        lines += ["Connection:  not listening", "Clients:     0"]
+        if not info:
+            lines.append("Start the daemon with: sysmedic daemon start")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
