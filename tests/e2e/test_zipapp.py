@@ -1,0 +1,174 @@
+"""dist/sysmedic.pyz: one reproducible file that runs the daemon on every Python 3.8+ installed."""
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import websocket
+
+from ..conftest import ROOT
+from .harness import free_port, http_get, wait_for, write_config
+
+BUILD = os.path.join(ROOT, "packaging", "build_zipapp.py")
+
+
+def pythons():
+    """Every pyenv Python 3.8+ installed (the CI machine has 3.8-3.13), else this one."""
+    found = {}
+    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))):
+        match = re.search(r"/3\.(\d+)\.", path)
+        if match and int(match.group(1)) >= 8:
+            found["3.%s" % match.group(1)] = path
+    return found or {"%d.%d" % sys.version_info[:2]: sys.executable}
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    first, second = str(out / "a.pyz"), str(out / "b.pyz")
+    for path in (first, second):
+        subprocess.run([sys.executable, BUILD, path], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    with open(first, "rb") as a, open(second, "rb") as b:
+        assert a.read() == b.read(), "two builds of the same tree differ"
+    return first
+
+
+def test_one_small_executable_file_without_compiled_modules(pyz):
+    import zipfile
+    with open(pyz, "rb") as handle:
+        assert handle.readline() == b"#!/usr/bin/env python3\n"
+    assert os.stat(pyz).st_mode & stat.S_IXUSR and os.path.getsize(pyz) < 300 * 1024
+    names = zipfile.ZipFile(pyz).namelist()
+    assert names == sorted(names) and "__main__.py" in names
+    assert {"sysmedic/storage/schema_v1.sql", "wsproto/__init__.py", "h11/__init__.py", "docopt/__init__.py",
+            "simple_websocket/__init__.py"} <= set(names)
+    assert not [n for n in names if n.endswith((".so", ".pyc")) or n.startswith("psutil")]
+    assert {info.date_time for info in zipfile.ZipFile(pyz).infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_package_never_reads_files_through___file__():
+    import ast
+    for directory, _, files in os.walk(os.path.join(ROOT, "sysmedic")):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(directory, name)) as handle:
+                    tree = ast.parse(handle.read())
+                used = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "__file__"]
+                assert not used, name
+
+
+def run_daemon(python, pyz, home, port, env_extra=None, preexec=None):
+    write_config(home, {"monitoring": {"update_interval": 0.2}}, {"port": port, "host": "127.0.0.1"})
+    env = dict(os.environ, SYSMEDIC_HOME=home)
+    env.pop("PYTHONPATH", None)
+    env.update(env_extra or {})
+    return subprocess.Popen([python, pyz, "daemon", "run"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd="/", preexec_fn=preexec)
+
+
+def round_trip(port, secret):
+    ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=10)
+    assert json.loads(ws.recv())["type"] == "welcome"
+    ws.send('{"type":"get_user_metrics","request_id":"u"}')
+    while True:
+        reply = json.loads(ws.recv())
+        if reply.get("request_id") == "u":
+            break
+    ws.close()
+    assert reply["type"] == "user_metrics_response" and reply["data"]
+
+
+@pytest.mark.parametrize("version", sorted(pythons()))
+def test_daemon_from_the_zipapp_on_each_python(pyz, tmp_path, version):
+    python = pythons()[version]
+    out = subprocess.run([python, pyz, "--version"], capture_output=True, text=True, timeout=30)
+    from sysmedic import __version__
+    assert out.stdout == "sysmedic %s\n" % __version__
+    home, port = str(tmp_path / "home"), free_port()
+    proc = run_daemon(python, pyz, home, port)
+    try:
+        wait_for(lambda: proc.poll() is None and _healthy(port), 20, what="health on Python %s" % version)
+        from sysmedic.daemon import control
+        round_trip(port, control.call(home, "status")["secret"])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.stdout.read().decode()
+    assert "Traceback" not in output and "Warning" not in output, output
+
+
+def _healthy(port):
+    try:
+        return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def test_daemon_start_and_stop_from_the_zipapp(pyz, tmp_path):
+    home = str(tmp_path / "home")
+    write_config(home, {"monitoring": {"update_interval": 0.2}}, {"port": free_port(), "host": "127.0.0.1"})
+    env = dict(os.environ, SYSMEDIC_HOME=home)
+    env.pop("PYTHONPATH", None)
+    run = lambda *args: subprocess.run([sys.executable, pyz] + list(args), env=env, cwd="/",  # noqa: E731
+                                       capture_output=True, text=True, timeout=60)
+    started = run("daemon", "start")
+    assert started.returncode == 0 and "sysmedic://" in started.stdout, started.stderr
+    try:
+        assert run("daemon", "status").returncode == 0
+        assert "Connection:  listening" in run("websocket", "status").stdout
+    finally:
+        assert run("daemon", "stop").returncode == 0
+    assert run("daemon", "status").returncode == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"),
+                    reason="needs root (to become nobody), setpriv and a system python3")
+def test_unprivileged_user_with_unwritable_home(pyz):
+    """As nobody, HOME unwritable, SYSMEDIC_HOME set: the system python3 runs the copied file."""
+    place = tempfile.mkdtemp(prefix="sysmedic-pyz-")
+    try:
+        os.chmod(place, 0o755)
+        copy = os.path.join(place, "sysmedic.pyz")
+        shutil.copy(pyz, copy)
+        os.chmod(copy, 0o755)
+        home = os.path.join(place, "state")
+        port = free_port()
+        write_config(home, None, None)
+        shutil.chown(home, "nobody", "nogroup")
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+        become = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        version = subprocess.run(become + ["/usr/bin/python3", copy, "--version"], env=env, capture_output=True,
+                                 text=True, timeout=30)
+        assert version.returncode == 0 and version.stdout.startswith("sysmedic ")
+        env["SYSMEDIC_HOME"] = home
+        setup = subprocess.run(become + ["/usr/bin/python3", copy, "websocket", "start", str(port)], env=env,
+                               capture_output=True, text=True, timeout=30)
+        assert setup.returncode == 0, setup.stderr
+        proc = subprocess.Popen(become + ["/usr/bin/python3", copy, "daemon", "run"], env=env, cwd="/",
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: proc.poll() is None and _healthy(port), 20, what="health as nobody")
+            status = subprocess.run(become + ["/usr/bin/python3", copy, "websocket", "status"], env=env,
+                                    capture_output=True, text=True, timeout=30)
+            url = [line.split()[-1] for line in status.stdout.splitlines() if line.startswith("URL:")][0]
+            round_trip(port, url[len("sysmedic://"):].split("@")[0])
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        for name in os.listdir(home):
+            info = os.stat(os.path.join(home, name))
+            assert info.st_uid != 0 and stat.S_IMODE(info.st_mode) == 0o600, name
+    finally:
+        shutil.rmtree(place)
