@@ -48,9 +48,10 @@ test-matrix:     ## The fast suite on every other installed pyenv Python 3.8+
 zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.13, reproducible)
 	$(PY) packaging/build_zipapp.py dist/sysmedic.pyz
 
-bench: venv      ## Collector cost and fork-loop coverage tables (see BENCHMARKS.md)
+bench: venv      ## The tables of BENCHMARKS.md: collector cost, fork-loop coverage, zipapp start-up
 	$(PY) bench/collector_cost.py
 	$(PY) bench/fork_coverage.py
+	$(PY) bench/zipapp_startup.py
 
 clean:           ## Remove virtualenvs and build output
 	rm -rf $(VENV) .venvs build dist *.egg-info .pytest_cache tests/node/node_modules

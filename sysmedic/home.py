@@ -8,7 +8,6 @@ the directory, so a crash leaves either the old or the new file, never half of o
 
 import os
 import stat
-import tempfile
 
 from .errors import SysMedicError
 
@@ -51,6 +50,8 @@ def atomic_write(path, data):
 
     :raises SysMedicError: naming the file when the write fails; the old file is untouched.
     """
+    import tempfile  # here, not at the top: it costs the zipapp's start-up ~5 ms
+
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = None, None
     try:

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 from sysmedic import __version__
 from sysmedic.analysis.alerts import Condition
@@ -22,6 +24,11 @@ def run(capsys, env, *argv):
 
 def test_version_help_and_usage_errors(capsys, env):
     assert run(capsys, env, "--version")[:2] == (0, "sysmedic %s\n" % __version__)
+    from docopt import docopt  # the fast path answers exactly what docopt would
+    from sysmedic import cli
+    with pytest.raises(SystemExit):
+        docopt(cli.__doc__, argv=["--version"], version="sysmedic " + __version__)
+    assert capsys.readouterr().out == "sysmedic %s\n" % __version__
     code, out, _ = run(capsys, env, "--help")
     assert code == 0 and "sysmedic alerts resolve" in out
     code, _, err = run(capsys, env, "alerts", "frobnicate")
