@@ -13,7 +13,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: help venv node-deps run test test-fast test-matrix zipapp bench clean
+.PHONY: help venv node-deps system-deps run test test-fast test-matrix zipapp deb bench clean
 
 help:            ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
@@ -36,7 +36,10 @@ node-deps: $(NODE_STAMP)  ## Install the Node.js packages the tests use (ws, wsc
 run: venv        ## Run the daemon in the foreground (port 8060, ~/.sysmedic); prints the URL
 	$(PY) -m sysmedic daemon run --show-url
 
-test: venv node-deps test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
+system-deps:     ## Install the Debian packages the tests use (openrc, chromium) when root
+	@sh tests/install-system-deps.sh
+
+test: venv node-deps system-deps test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
 	$(PY) -m pytest
 
 test-fast: venv  ## The suite without slow end-to-end groups
@@ -47,6 +50,9 @@ test-matrix:     ## The fast suite on every other installed pyenv Python 3.8+
 
 zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.13, reproducible)
 	$(PY) packaging/build_zipapp.py dist/sysmedic.pyz
+
+deb: zipapp      ## Build dist/sysmedic_<version>_all.deb (zipapp, systemd unit, init scripts)
+	$(PY) packaging/build_deb.py dist/sysmedic.pyz dist
 
 bench: venv      ## The tables of BENCHMARKS.md: collector cost, fork-loop coverage, zipapp start-up
 	$(PY) bench/collector_cost.py

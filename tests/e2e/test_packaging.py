@@ -1,0 +1,260 @@
+"""Init scripts, systemd unit, .deb and pip install, each run for real against the zipapp."""
+
+import configparser
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import pytest
+
+from ..conftest import ROOT
+from .harness import free_port, http_get, wait_for, write_config
+
+PACKAGING = os.path.join(ROOT, "packaging")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="init scripts are run by root")
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("dist") / "sysmedic.pyz")
+    subprocess.run([sys.executable, os.path.join(PACKAGING, "build_zipapp.py"), out], check=True,
+                   capture_output=True, timeout=300)
+    return out
+
+
+@pytest.fixture
+def world(pyz):
+    """A directory everyone can read holding the zipapp, and a home for the daemon."""
+    place = tempfile.mkdtemp(prefix="sysmedic-pkg-")
+    os.chmod(place, 0o755)
+    daemon = os.path.join(place, "sysmedic")
+    shutil.copy(pyz, daemon)
+    os.chmod(daemon, 0o755)
+    home = os.path.join(place, "home")
+    port = free_port()
+    write_config(home, {"monitoring": {"update_interval": 0.5}}, {"port": port, "host": "127.0.0.1"})
+    yield {"dir": place, "daemon": daemon, "home": home, "port": port}
+    subprocess.run([daemon, "daemon", "stop"], env=dict(os.environ, SYSMEDIC_HOME=home), capture_output=True)
+    shutil.rmtree(place, ignore_errors=True)
+
+
+def healthy(port):
+    try:
+        return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def daemon_pid(home):
+    with open(os.path.join(home, "sysmedic.pid")) as handle:
+        return int(handle.read())
+
+
+def proc_uid(pid):
+    with open("/proc/%d/status" % pid) as handle:
+        return [int(line.split()[1]) for line in handle if line.startswith("Uid:")][0]
+
+
+# -- systemd ---------------------------------------------------------------------------------------
+
+def unit():
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(os.path.join(PACKAGING, "sysmedic.service"))
+    return parser
+
+
+def test_systemd_unit_is_valid_and_keeps_proc_readable(world, tmp_path):
+    service = unit()["Service"]
+    assert service["ExecStart"] == "/usr/bin/sysmedic daemon run"
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID" and service["Restart"] == "on-failure"
+    assert service["Environment"] == "SYSMEDIC_HOME=/var/lib/sysmedic" and service["StateDirectoryMode"] == "0700"
+    assert "ProtectProc" not in service and "ProcSubset" not in service and "PrivatePIDs" not in service
+    assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    if shutil.which("systemd-analyze"):
+        with open(os.path.join(PACKAGING, "sysmedic.service")) as handle:
+            text = handle.read().replace("/usr/bin/sysmedic", world["daemon"])
+        copy = tmp_path / "sysmedic.service"
+        copy.write_text(text)
+        result = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True)
+        problems = [line for line in result.stderr.splitlines() if "sysmedic.service" in line]
+        assert not problems, result.stderr
+
+
+def test_systemd_command_lines_against_the_zipapp(world):
+    """ExecStart as systemd runs it, ExecReload's SIGHUP reloads, stop's SIGTERM exits 0."""
+    service = unit()["Service"]
+    command = service["ExecStart"].replace("/usr/bin/sysmedic", world["daemon"]).split()
+    env = dict(os.environ, SYSMEDIC_HOME=world["home"])
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: proc.poll() is None and healthy(world["port"]), 30, what="unit's ExecStart serving")
+        assert service["ExecReload"].split()[1] == "-HUP"
+        proc.send_signal(signal.SIGHUP)
+        proc.send_signal(signal.SIGTERM)  # systemd's stop: KillSignal defaults to SIGTERM
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "configuration reloaded" in proc.stdout.read().decode()
+
+
+# -- SysV ------------------------------------------------------------------------------------------
+
+@needs_root
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_sysv_init_script_actions_and_lsb_exit_codes(world, user):
+    defaults = os.path.join(world["dir"], "defaults")
+    with open(defaults, "w") as handle:
+        handle.write("SYSMEDIC_DAEMON=%s\nSYSMEDIC_USER=%s\nSYSMEDIC_HOME=%s\n" % (
+            world["daemon"], user, world["home"]))
+    env = dict(os.environ, SYSMEDIC_DEFAULTS=defaults)
+    script = os.path.join(PACKAGING, "sysmedic.init")
+
+    def action(name):
+        return subprocess.run(["sh", script, name], env=env, capture_output=True, text=True, timeout=60)
+    assert action("status").returncode == 3
+    assert action("reload").returncode == 7
+    started = action("start")
+    assert started.returncode == 0, started.stderr
+    assert healthy(world["port"]) and action("status").returncode == 0
+    pid = daemon_pid(world["home"])
+    assert proc_uid(pid) == (0 if user == "root" else 65534)
+    assert action("start").returncode == 0 and daemon_pid(world["home"]) == pid  # already running
+    assert action("reload").returncode == 0
+    wait_for(lambda: "configuration reloaded" in open(os.path.join(world["home"], "sysmedic.log")).read(), 10)
+    assert action("restart").returncode == 0 and daemon_pid(world["home"]) != pid
+    assert action("stop").returncode == 0 and action("status").returncode == 3
+    assert action("stop").returncode == 0  # stopping a stopped service succeeds (LSB)
+    assert action("bogus").returncode == 2
+    assert stat.S_IMODE(os.stat(world["home"]).st_mode) == 0o700
+
+
+@needs_root
+def test_sysv_start_reports_the_daemons_error(world):
+    defaults = os.path.join(world["dir"], "defaults")
+    with open(defaults, "w") as handle:
+        handle.write("SYSMEDIC_DAEMON=%s\nSYSMEDIC_USER=root\nSYSMEDIC_HOME=%s\n" % (world["daemon"], world["home"]))
+    with open(os.path.join(world["home"], "config.json"), "w") as handle:
+        handle.write('{"monitoring": {"cpu_threshold": 500}}')
+    result = subprocess.run(["sh", os.path.join(PACKAGING, "sysmedic.init"), "start"], capture_output=True,
+                            text=True, env=dict(os.environ, SYSMEDIC_DEFAULTS=defaults), timeout=60)
+    assert result.returncode == 1 and "cpu_threshold: 500 is out of range 1-100" in result.stderr
+
+
+# -- OpenRC ----------------------------------------------------------------------------------------
+
+@needs_root
+@pytest.mark.skipif(not shutil.which("openrc-run"), reason="openrc is not installed (make test installs it)")
+def test_openrc_script_actions(world):
+    name = "sysmedic-test-%s" % uuid.uuid4().hex[:8]
+    for sub in ("init.d", "conf.d"):  # openrc-run reads ../conf.d/NAME beside the script's init.d
+        os.mkdir(os.path.join(world["dir"], sub))
+    service = os.path.join(world["dir"], "init.d", name)
+    shutil.copy(os.path.join(PACKAGING, "sysmedic.openrc"), service)
+    os.chmod(service, 0o755)
+    with open(os.path.join(world["dir"], "conf.d", name), "w") as handle:
+        handle.write('SYSMEDIC_DAEMON="%s"\nSYSMEDIC_USER=nobody\nSYSMEDIC_HOME="%s"\n' % (
+            world["daemon"], world["home"]))
+    softlevel = "/run/openrc/softlevel"
+    made_softlevel = not os.path.exists(softlevel)
+    if made_softlevel:  # openrc-run refuses to work on a system it did not boot without it
+        os.makedirs("/run/openrc", exist_ok=True)
+        open(softlevel, "w").close()
+    try:
+        def action(verb):
+            return subprocess.run([service, verb], capture_output=True, text=True, timeout=60)
+        started = action("start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert healthy(world["port"]) and action("status").returncode == 0
+        assert proc_uid(daemon_pid(world["home"])) == 65534
+        assert action("reload").returncode == 0
+        assert action("stop").returncode == 0 and not healthy(world["port"])
+        assert action("status").returncode == 3
+    finally:
+        subprocess.run([service, "zap"], capture_output=True)
+        if made_softlevel:
+            os.unlink(softlevel)
+
+
+# -- .deb and pip ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def deb(pyz, tmp_path_factory):
+    if not shutil.which("dpkg-deb"):
+        pytest.skip("dpkg-deb is not installed")
+    out = tmp_path_factory.mktemp("deb")
+    paths = []
+    for sub in ("a", "b"):
+        result = subprocess.run([sys.executable, os.path.join(PACKAGING, "build_deb.py"), pyz, str(out / sub)],
+                                check=True, capture_output=True, text=True, timeout=120)
+        paths.append(os.path.join(ROOT, result.stdout.strip()) if not os.path.isabs(result.stdout.strip())
+                     else result.stdout.strip())
+    with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+        assert a.read() == b.read(), "two .deb builds differ"
+    return paths[0]
+
+
+def test_deb_contents_and_metadata(deb):
+    listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
+    entries = {line.split()[-1]: line.split()[0] for line in listing.splitlines()}
+    assert entries["./usr/bin/sysmedic"] == "-rwxr-xr-x"
+    assert entries["./lib/systemd/system/sysmedic.service"] == "-rw-r--r--"
+    assert entries["./etc/init.d/sysmedic"] == "-rwxr-xr-x"
+    assert "./usr/share/sysmedic/openrc/sysmedic" in entries and "./etc/default/sysmedic" in entries
+    assert all("root/root" in line for line in listing.splitlines())
+    info = subprocess.run(["dpkg-deb", "-I", deb], capture_output=True, text=True, check=True).stdout
+    assert " Depends: python3 (>= 3.8)\n" in info and " Recommends: python3-psutil\n" in info
+    assert " Architecture: all\n" in info and "postinst" in info and "postrm" in info
+    conffiles = subprocess.run(["dpkg-deb", "-f", deb, "Package"], capture_output=True, text=True).stdout
+    assert conffiles.strip() == "sysmedic"
+
+
+@needs_root
+def test_deb_install_remove_keeps_config_purge_deletes_it(deb, tmp_path):
+    root = tmp_path / "root"
+    for sub in ("info", "updates", "triggers"):
+        (root / "var/lib/dpkg" / sub).mkdir(parents=True)
+    for name in ("status", "available"):
+        (root / "var/lib/dpkg" / name).write_text("")
+    dpkg = ["dpkg", "--root=%s" % root, "--force-script-chrootless", "--force-depends", "--log=/dev/null"]
+    assert subprocess.run(dpkg + ["-i", deb], capture_output=True).returncode == 0
+    home = root / "var/lib/sysmedic"
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    version = subprocess.run([sys.executable, str(root / "usr/bin/sysmedic"), "--version"], capture_output=True,
+                             text=True)
+    assert version.stdout.startswith("sysmedic ")
+    (home / "config.json").write_text(json.dumps({"monitoring": {"cpu_threshold": 90}}))
+    assert subprocess.run(dpkg + ["-r", "sysmedic"], capture_output=True).returncode == 0
+    assert not (root / "usr/bin/sysmedic").exists()
+    assert (home / "config.json").exists() and (root / "etc/init.d/sysmedic").exists()
+    assert subprocess.run(dpkg + ["-P", "sysmedic"], capture_output=True).returncode == 0
+    assert not home.exists() and not (root / "etc/init.d/sysmedic").exists()
+
+
+def test_pip_install_gives_the_sysmedic_command(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    result = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                             ROOT], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = subprocess.run([str(venv / "bin/sysmedic"), "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("sysmedic ")
+    env = dict(os.environ, SYSMEDIC_HOME=str(tmp_path / "home"))
+    env.pop("PYTHONPATH", None)
+    shown = subprocess.run([str(venv / "bin/sysmedic"), "config", "show"], capture_output=True, text=True,
+                           env=env, cwd=str(tmp_path))
+    assert shown.returncode == 0 and "monitoring.cpu_threshold" in shown.stdout
+    reports = subprocess.run([str(venv / "bin/sysmedic"), "alerts", "resolve", "--all"], env=env,
+                             capture_output=True, text=True, cwd=str(tmp_path))
+    assert "no alerts yet" in reports.stderr  # the package data (schema) is not needed for this
+    schema = subprocess.run([str(venv / "bin/python"), "-c",
+                             "from sysmedic.resources import read_text; print(read_text('sysmedic.storage', "
+                             "'schema_v1.sql')[:40])"], capture_output=True, text=True, cwd=str(tmp_path))
+    assert "schema version 1" in schema.stdout
