@@ -26,6 +26,7 @@ from ..errors import SysMedicError
 from ..home import ensure_home
 from ..notify.email import Mailer
 from ..osinfo import os_name
+from ..resources import read_text
 from ..server.clients import Broadcaster, Registry
 from ..server.http import Server
 from ..server.websocket import GOING_AWAY, SECRET_ROTATED
@@ -93,6 +94,9 @@ class ServerApp:
     def health(self):
         return self._daemon.health(self.settings)
 
+    def page(self):
+        return self._daemon.page
+
 
 class Listener:
     """A running HTTP server and its thread."""
@@ -157,6 +161,7 @@ class Daemon:
             active = {record.cause for record in storage.alerts(unresolved=True)}
             alert_summary = summary(storage)
         self.secret = Secret()
+        self.page = read_text("sysmedic.web", "client.html").encode("utf-8")
         self.hostname = socket.getfqdn()
         self.shared = Shared(alert_summary)
         self.registry = Registry(websocket.max_clients)

@@ -1,4 +1,5 @@
-"""The HTTP side of the server: ``GET /health`` and the ``/ws`` upgrade (spec decisions 12-14).
+"""The HTTP side of the server: ``GET /health``, the ``/ws`` upgrade (spec decisions 12-14), and ``GET /``:
+the browser client.
 
 A :class:`Server` is a ``ThreadingHTTPServer`` with the limits DESIGN.md asks for: a listen
 backlog of 128 (the default 5 adds 1 s connect stalls), a total deadline for a request's
@@ -154,10 +155,26 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/health":
             self._json(200, self.app.health())
+        elif url.path == "/":
+            self._page()
         elif url.path == "/ws":
             self._websocket(url)
         else:
             self._json(404, {"error": "Not found"})
+
+    def _page(self):
+        """The browser client (package data; it holds no data and needs no secret)."""
+        payload = self.app.page()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                         "connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _secret_given(self, url):
         values = parse_qs(url.query, keep_blank_values=True).get("secret")
