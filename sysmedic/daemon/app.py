@@ -2,7 +2,8 @@
 
 Threads (DESIGN.md): ``sampler``, ``broadcaster``, ``storage-writer``, ``mailer``, ``control``,
 ``http:<port>`` (ThreadingHTTPServer.serve_forever; one more thread per request). The main
-thread only waits on the stop Event; signal handlers only set Events (STYLE.md 5).
+thread waits for signals on a wakeup pipe and sets the stop Event; the Python-level signal
+handlers do nothing at all, so a burst of signals cannot deadlock on a lock (STYLE.md 5).
 
 Shutdown order: stop the sampler; close clients (1001); shut the HTTP server; let the writer
 drain the queue to SQLite; remove the control socket and the pid file. Every join has a timeout.
@@ -13,6 +14,7 @@ import logging
 import os
 import resource
 import secrets
+import select
 import signal
 import socket
 import sys
@@ -38,6 +40,10 @@ from .writer import StorageWriter, summary
 
 log = logging.getLogger("sysmedic.daemon")
 JOIN_TIMEOUT = 5.0
+
+
+def _ignore(signum, frame):
+    """Python-level handler for the daemon's signals: the wakeup fd does the work."""
 
 
 class Secret:
@@ -117,8 +123,11 @@ class Daemon:
         self.log_file = log_file
         self.show_url = show_url
         self.stop = threading.Event()
-        self._wake = threading.Event()
-        self._reload = threading.Event()
+        # Signals arrive as bytes on this pipe (signal.set_wakeup_fd) and are acted on by the
+        # main thread. A handler that calls Event.set() can deadlock: a second signal runs a
+        # second handler inside the first one's set(), on the Event's non-reentrant lock.
+        self._signals, self._poke_fd = os.pipe()
+        os.set_blocking(self._poke_fd, False)
         self._listener = None
         self._listener_lock = threading.Lock()
         self._threads = []
@@ -130,6 +139,11 @@ class Daemon:
         """Run until stopped; returns the exit status (0, or 1 with the reason on stderr)."""
         pidfile = PidFile(os.path.join(self.home, PID_FILE))
         control = None
+        # First thing: from here on a signal is queued on the pipe, never the default action
+        # (SIGHUP would kill a daemon still starting up) and never a handler that takes a lock.
+        signal.set_wakeup_fd(self._poke_fd)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _ignore)
         try:
             ensure_home(self.home)
             os.umask(0o077)
@@ -189,9 +203,6 @@ class Daemon:
         self._start("broadcaster", self.broadcaster.run)
         self._start("mailer", self.mailer.run)
         self._start("control", control.run)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, self._on_reload_signal)
         listening = self._listener.settings if self._listener else None
         log.info("SysMedic %s serving (pid %d, home %s, %s)", __version__, os.getpid(), self.home,
                  "WebSocket on %s:%d" % (listening.host, listening.port) if listening else "WebSocket disabled")
@@ -206,11 +217,14 @@ class Daemon:
             os.dup2(devnull, 2)
             os.close(devnull)
         while not self.stop.is_set():
-            self._wake.wait(1.0)
-            self._wake.clear()
-            if self._reload.is_set():
-                self._reload.clear()
-                self.reload()
+            if not select.select([self._signals], [], [], 1.0)[0]:
+                continue
+            for signum in os.read(self._signals, 512):  # in the order they arrived
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    self.stop.set()
+                    break
+                if signum == signal.SIGHUP:
+                    self.reload()
 
     def _start(self, name, target):
         thread = threading.Thread(target=target, args=(self.stop,), name=name, daemon=True)
@@ -234,13 +248,12 @@ class Daemon:
         if control is not None:
             control.close()
 
-    def _on_stop_signal(self, signum, frame):
-        self.stop.set()
-        self._wake.set()
-
-    def _on_reload_signal(self, signum, frame):
-        self._reload.set()
-        self._wake.set()
+    def _poke(self, signum=0):
+        """Wake the main loop from another thread, as if ``signum`` had arrived (0: just wake)."""
+        try:
+            os.write(self._poke_fd, bytes([signum]))
+        except BlockingIOError:  # the pipe is full: the main loop is already awake
+            pass
 
     def reload(self):
         """Re-read config.json and websocket.json (SIGHUP); a bad file keeps the old settings."""
@@ -355,12 +368,11 @@ class Daemon:
 
     def _control_stop(self, request):
         self.stop.set()
-        self._wake.set()
+        self._poke()
         return {"stopping": True}
 
     def _control_reload(self, request):
-        self._reload.set()
-        self._wake.set()
+        self._poke(signal.SIGHUP)
         return {"reloading": True}
 
     def _control_resolve(self, request):

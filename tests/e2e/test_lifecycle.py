@@ -231,3 +231,18 @@ def test_dashboard_and_resolve_go_through_the_running_daemon(make_daemon):
     ws.close()
     assert json.loads(cli(daemon.home, "alerts", "--json", "--unresolved", check=True).stdout) == []
     assert len(json.loads(cli(daemon.home, "alerts", "--json", check=True).stdout)) == 1
+
+
+def test_signal_bursts_never_deadlock(make_daemon):
+    """Ctrl-C twice, or make and a test both forwarding SIGTERM: handlers must not take locks."""
+    daemon = make_daemon()
+    for _ in range(3):
+        for _ in range(30):
+            daemon.proc.send_signal(signal.SIGHUP)
+        assert daemon.health()["running"] is True
+    wait_for(lambda: daemon.log().count("configuration reloaded") >= 1, 5, what="reloads")
+    started = time.monotonic()
+    for _ in range(30):
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.send_signal(signal.SIGINT)
+    assert daemon.proc.wait(5) == 0 and time.monotonic() - started < 5

@@ -92,17 +92,25 @@ def test_systemd_command_lines_against_the_zipapp(world):
     service = unit()["Service"]
     command = service["ExecStart"].replace("/usr/bin/sysmedic", world["daemon"]).split()
     env = dict(os.environ, SYSMEDIC_HOME=world["home"])
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = os.path.join(world["dir"], "journal")  # what systemd would put in the journal
+    with open(output, "wb") as journal:
+        proc = subprocess.Popen(command, env=env, stdout=journal, stderr=subprocess.STDOUT)
+
+    def journal_text():
+        with open(output) as handle:
+            return handle.read()
     try:
         wait_for(lambda: proc.poll() is None and healthy(world["port"]), 30, what="unit's ExecStart serving")
         assert service["ExecReload"].split()[1] == "-HUP"
         proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in journal_text(), 10, what="reload")
+        assert proc.poll() is None and healthy(world["port"])  # reloaded, not killed
         proc.send_signal(signal.SIGTERM)  # systemd's stop: KillSignal defaults to SIGTERM
         assert proc.wait(15) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert "configuration reloaded" in proc.stdout.read().decode()
+    assert "Traceback" not in journal_text()
 
 
 # -- SysV ------------------------------------------------------------------------------------------
