@@ -112,6 +112,8 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     rbufsize = 0
+    # What runs on an upgraded connection (the conformance harness swaps in an echo session).
+    session = staticmethod(lambda client, app: serve_client(client, app))
 
     def setup(self):
         super().setup()
@@ -188,6 +190,11 @@ class Handler(BaseHTTPRequestHandler):
         given = self._secret_given(url)
         if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), app.secret()):
             return self._json(401, {"error": "Invalid secret"}, close=True)
+        self._upgrade()
+
+    def _upgrade(self):
+        """Check the upgrade request (400/426/503), hand the socket over, run the session."""
+        app = self.app
         if self.request_version != "HTTP/1.1":
             return self._json(400, {"error": "WebSocket needs HTTP/1.1"}, close=True)
         upgrade = {t.strip().lower() for t in self.headers.get("Upgrade", "").split(",")}
@@ -221,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
         client = Client(conn, self.client_address[0], settings.queue_limit, settings.evict_after)
         app.registry.add(client)
         try:
-            serve_client(client, app)
+            self.session(client, app)
         finally:
             app.registry.remove(client)
             conn.finish()
