@@ -9,6 +9,7 @@ the socket is dead does it send SIGTERM, and only to a process whose command lin
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,12 +51,21 @@ def start(home, environ=None):
             if child.poll() is not None:
                 lines = child.stderr.read().decode("utf-8", "replace").strip().splitlines()
                 reason = lines[-1] if lines else "exited with status %d" % child.returncode
+                racing = re.search(r"daemon already running \(pid (\d+)\)", reason)
+                if racing:  # another start won the pid file lock a moment before this one
+                    raise AlreadyStarted(int(racing.group(1)))
                 prefix = "sysmedic: "
                 raise SysMedicError("daemon failed to start: %s" % (reason[len(prefix):] if reason.startswith(prefix) else reason))
             try:
-                return control.call(home, "status", timeout=2.0)
+                info = control.call(home, "status", timeout=2.0)
             except control.DaemonNotRunning:
                 time.sleep(0.05)  # polling with a deadline for the socket to appear
+                continue
+            if info["pid"] == child.pid:
+                return info
+            # Another start won the race and answers on the socket: ours is about to give up.
+            child.wait(START_TIMEOUT)
+            raise AlreadyStarted(info["pid"])
         child.terminate()
         raise SysMedicError("daemon did not become ready within %gs (see %s)" % (
             START_TIMEOUT, os.path.join(home, "sysmedic.log")))

@@ -10,7 +10,9 @@ It fixes what DESIGN.md found unsafe in the library under ``http.server``:
   dropped unless compression is configured;
 - no size limit or keepalive by default: ``max_message_size`` and ``ping_interval`` are set;
 - closes the library makes itself (1009, ping timeout) surface as 1005: :meth:`Connection.closed_by_us`
-  tells them apart.
+  tells them apart;
+- the library closes the socket with unread input, so the kernel resets the connection and the
+  peer can lose the close frame: :meth:`LockedSocket.close` lingers instead.
 
 One handler thread serves both directions: the library's receive event is a
 :class:`threading.Event` that also sets the connection's ``wake`` event, which the broadcaster
@@ -77,7 +79,27 @@ class LockedSocket:
         except OSError:
             pass
 
-    def close(self):
+    def close(self, linger=1.0, drain_limit=1 << 20):
+        """Close without a reset: FIN after our last frame, then drain what the peer still sends.
+
+        Closing a socket that has unread input makes the kernel send RST, which can destroy
+        the close frame (1009, 1008) before the peer reads it. So: shut down writing, read and
+        discard for up to ``linger`` seconds or ``drain_limit`` bytes, then close.
+        """
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + linger
+            drained = 0
+            while drained < drain_limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
+                    break
+                chunk = self._sock.recv(65536, socket.MSG_DONTWAIT)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
         self._sock.close()
 
 

@@ -1,0 +1,306 @@
+"""Hostile input and faults: malformed HTTP and WebSocket traffic, floods, crashes mid-write."""
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+import websocket
+
+from ..conftest import ROOT
+from .harness import Daemon, cli, free_port, http_get, raw_get, wait_for, write_config
+from .test_robustness import handshake, read_response_head
+
+
+def send_raw(daemon, data, read=65536):
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+        sock.sendall(data)
+        try:
+            return sock.recv(read)
+        except (ConnectionResetError, socket.timeout):
+            return b""
+
+
+def status_of(reply):
+    return int(reply.split()[1]) if reply.startswith(b"HTTP/") else None
+
+
+def still_healthy(daemon):
+    started = time.monotonic()
+    assert http_get(daemon.url("/health"), timeout=2)[0] == 200
+    assert time.monotonic() - started < 1.0
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+def test_oversized_request_line_and_headers(daemon):
+    assert status_of(send_raw(daemon, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n")) == 414
+    assert status_of(send_raw(daemon, b"GET /health HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n")) == 431
+    many = b"".join(b"X-%d: y\r\n" % i for i in range(150))
+    assert status_of(send_raw(daemon, b"GET /health HTTP/1.1\r\n" + many + b"\r\n")) == 431
+    still_healthy(daemon)
+
+
+def test_tls_handshake_bytes_on_the_plain_port(daemon):
+    hello = bytes.fromhex("16030100c8010000c40303") + os.urandom(32) + b"\x00" * 160
+    reply = send_raw(daemon, hello)
+    assert reply == b"" or status_of(reply) == 400
+    still_healthy(daemon)
+
+
+def test_post_to_ws_and_path_tricks(daemon):
+    secret = daemon.secret
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+        sock.sendall(b"POST /ws?secret=" + secret.encode() + b" HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+        assert status_of(sock.recv(4096)) == 405
+    for path in ("/health/", "/HEALTH", "/health%00", "/./health", "/ws/../health", "/%2e%2e/health", "/health;x"):
+        assert raw_get(daemon.port, path)[0] == 404, path
+    # Newer CPython's http.server collapses leading slashes (CVE-2021-28861): then it is /health.
+    assert raw_get(daemon.port, "//health")[0] in (200, 404)
+    status, _, body = raw_get(daemon.port, "/health?secret=" + secret)
+    assert status == 200 and secret.encode() not in body
+    still_healthy(daemon)
+
+
+def test_garbage_request_lines(daemon):
+    for junk in (b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"\r\n\r\n\r\n",
+                 b"GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", "GËT / HTTP/1.1\r\n\r\n".encode()):
+        reply = send_raw(daemon, junk)
+        # a one-word request line gets http.server's HTTP/0.9-style 400 body, no status line
+        assert (reply == b"" or status_of(reply) in (400, 404, 405, 505)
+                or re.search(rb"Error code: (400|505)", reply)), junk
+    still_healthy(daemon)
+    assert "Traceback" not in daemon.log()
+
+
+# -- WebSocket frames --------------------------------------------------------------------------------
+
+def masked(opcode, payload, fin=True, declared=None):
+    size = len(payload) if declared is None else declared
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        header = struct.pack("!BB", first, 0x80 | size)
+    elif size < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, size)
+    mask = os.urandom(4)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def upgraded(daemon):
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    sock.sendall(handshake(daemon))
+    head, rest = read_response_head(sock)
+    assert head.startswith("HTTP/1.1 101")
+    return sock
+
+
+def close_code(sock, timeout=10):
+    """Read server frames until a close frame; its code (None if the socket just closed)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+        while len(data) >= 2:
+            size, offset = data[1] & 0x7F, 2
+            if size == 126:
+                if len(data) < 4:
+                    break
+                size, offset = struct.unpack("!H", data[2:4])[0], 4
+            elif size == 127:
+                if len(data) < 10:
+                    break
+                size, offset = struct.unpack("!Q", data[2:10])[0], 10
+            if len(data) < offset + size:
+                break
+            if data[0] & 0x0F == 0x8:
+                return struct.unpack("!H", data[offset:offset + 2])[0] if size >= 2 else None
+            data = data[offset + size:]
+    return None
+
+
+def test_oversize_in_fragments_and_a_huge_declared_length_close_1009(daemon):
+    sock = upgraded(daemon)
+    sock.sendall(masked(0x1, b"a" * 4096, fin=False))
+    for _ in range(20):  # 21 x 4 KiB continuation frames: 84 KiB > 64 KiB, never finished
+        sock.sendall(masked(0x0, b"a" * 4096, fin=False))
+    assert close_code(sock) == 1009
+    sock.close()
+    sock = upgraded(daemon)
+    frame = masked(0x1, b"a" * 70000, declared=1 << 62)  # claims 4 EiB; 70 KiB follow
+    try:
+        sock.sendall(frame)
+    except OSError:
+        pass
+    assert close_code(sock) == 1009
+    sock.close()
+    wait_for(lambda: daemon.health()["clients"] == 0, 5, what="clients released")
+    still_healthy(daemon)
+
+
+def test_invalid_utf8_text_is_closed_with_1007(daemon):
+    sock = upgraded(daemon)
+    sock.sendall(masked(0x1, b'{"type": "ping", "x": "\xff\xfe"}'))
+    assert close_code(sock) == 1007
+    sock.close()
+
+
+def test_ping_flood_is_answered_and_bounded(daemon):
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    for _ in range(5000):
+        ws.ping(b"x" * 100)
+    ws.send(json.dumps({"type": "ping", "request_id": "after-flood"}))
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_TEXT and b"after-flood" in data:
+            break
+    still_healthy(daemon)
+    assert daemon.health()["rss_bytes"] < 200 * 1024 * 1024
+    ws.close()
+
+
+# -- files and processes -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, text, message", [
+    ("config.json", "", "empty file"),
+    ("config.json", "[]", "must contain a JSON object"),
+    ("config.json", '{"monitoring": {"cpu_threshold": "high"}}', "monitoring.cpu_threshold: 'high' is not a number"),
+    ("config.json", "\x00\x01garbage", "invalid JSON"),
+    ("websocket.json", '{"port": "eighty"}', "port: 'eighty' is not a number"),
+    ("websocket.json", "[8060]", "must be a JSON object"),
+    ("websocket.json", '{"port": 8060, "enabled": "maybe"}', "enabled: 'maybe' is not true or false"),
+])
+def test_broken_files_stop_the_start_with_one_line_and_are_kept(tmp_path, name, text, message):
+    home = str(tmp_path / "home")
+    write_config(home, websocket={"port": free_port(), "host": "127.0.0.1"})
+    with open(os.path.join(home, name), "w") as handle:
+        handle.write(text)
+    result = cli(home, "daemon", "start")
+    assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1
+    with open(os.path.join(home, name)) as handle:
+        assert handle.read() == text
+
+
+KEEP_SETTING = r"""
+import sys
+from sysmedic import config
+home = sys.argv[1]
+value = 10
+while True:
+    value = value % 90 + 10
+    config.set_option(home, "cpu_threshold", str(value))
+    print(value, flush=True)
+"""
+
+
+def test_kill_9_during_config_writes_never_leaves_a_broken_file(tmp_path):
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for _ in range(15):
+        writer = subprocess.Popen([sys.executable, "-c", KEEP_SETTING, home], env=env, stdout=subprocess.PIPE)
+        writer.stdout.readline()  # it is writing in a loop now
+        time.sleep(random.uniform(0, 0.05))  # a random moment to crash at, not synchronisation
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        with open(os.path.join(home, "config.json")) as handle:
+            threshold = json.load(handle)["monitoring"]["cpu_threshold"]
+        assert 10 <= threshold <= 99
+    from sysmedic.config import load_config
+    assert load_config(home).monitoring.cpu_threshold == threshold
+
+
+KEEP_ALERTING = r"""
+import sys
+from sysmedic.analysis.alerts import Condition
+from sysmedic.storage import Storage
+storage = Storage(sys.argv[1])
+n = 0
+while True:
+    n += 1
+    record, created = storage.open_alert(Condition("test:%d" % n, "warning", "alert %d" % n, ("u",)), "Heavy Load")
+    print(record.id, flush=True)
+"""
+
+
+def test_kill_9_during_alert_inserts_loses_no_committed_alert(tmp_path):
+    path = str(tmp_path / "sysmedic.db")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    acknowledged = 0
+    for _ in range(10):
+        writer = subprocess.Popen([sys.executable, "-c", KEEP_ALERTING, path], env=env, stdout=subprocess.PIPE)
+        first = writer.stdout.readline()
+        assert first
+        time.sleep(random.uniform(0, 0.05))  # a random moment to crash at, not synchronisation
+        writer.send_signal(signal.SIGKILL)
+        out = first + writer.stdout.read()
+        writer.wait()
+        acknowledged = max([acknowledged] + [int(line) for line in out.split()])
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    ids = {row[0] for row in db.execute("SELECT id FROM alerts")}
+    assert acknowledged in ids and max(ids) >= acknowledged  # every insert reported done is there
+
+
+def test_two_starts_at_once_run_one_daemon(tmp_path):
+    home = str(tmp_path / "home")
+    write_config(home, Daemon.FAST, {"port": free_port(), "host": "127.0.0.1"})
+    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
+    starts = [subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "start"], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(60), p.stdout.read(), p.stderr.read()) for p in starts]
+    try:
+        assert all(code == 0 for code, _, _ in results), results
+        assert sum("daemon started" in out for _, out, _ in results) == 1
+        assert sum("already running" in out for _, out, _ in results) == 3
+        with open(os.path.join(home, "sysmedic.pid")) as handle:
+            pid = int(handle.read())
+        running = [p for p in os.listdir("/proc") if p.isdigit() and _is_daemon_for(int(p), home)]
+        assert running == [str(pid)]
+    finally:
+        cli(home, "daemon", "stop")
+
+
+def _is_daemon_for(pid, home):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            cmdline = handle.read()
+        with open("/proc/%d/environ" % pid, "rb") as handle:
+            environ = handle.read()
+    except OSError:
+        return False
+    return b"daemon\x00run" in cmdline and ("SYSMEDIC_HOME=%s\x00" % home).encode() in environ
+
+
+def test_permissions_whatever_the_umask(tmp_path):
+    home = str(tmp_path / "home")
+    old = os.umask(0)
+    try:
+        write_config(home, None, {"port": free_port(), "host": "127.0.0.1"})
+        os.chmod(home, 0o777)
+        assert cli(home, "config", "set", "cpu_threshold", "85").returncode == 0
+        assert cli(home, "daemon", "start").returncode == 0
+        try:
+            assert oct(os.stat(home).st_mode & 0o777) == "0o700"
+            for name in os.listdir(home):
+                assert oct(os.stat(os.path.join(home, name)).st_mode & 0o777) == "0o600", name
+        finally:
+            cli(home, "daemon", "stop")
+    finally:
+        os.umask(old)
