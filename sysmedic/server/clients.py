@@ -1,10 +1,13 @@
 """Connected clients, their bounded outgoing queues, and the broadcaster (DESIGN.md threads).
 
-The broadcaster encodes each message once and offers it to every client without blocking:
-a client's queue holds at most ``limit`` messages; when full the oldest ``system_update`` is
-dropped and counted, and a client that drops ``evict_after`` in a row without catching up is
-evicted with close 1008. Each client's own handler thread is the only one that sends on its
-socket, so a stalled client delays nobody else.
+The broadcaster encodes each message once and offers it to every client without blocking.
+When a client is idle (empty queue, its thread not sending, its socket free) the broadcaster
+writes the pre-encoded frame itself with a non-blocking send: no thread wake-up per client per
+message, which dominated the cost at hundreds of clients (BENCHMARKS.md, fan-out). Otherwise
+the message goes to the client's queue, served by the client's own thread: the queue holds at
+most ``limit`` messages; when full the oldest ``system_update`` is dropped and counted, and a
+client that drops ``evict_after`` in a row without catching up is evicted with close 1008. A
+stalled client's socket is never waited on by the broadcaster, so it delays nobody else.
 """
 
 import collections
@@ -41,8 +44,10 @@ class Client:
         self._limit = limit
         self._evict_after = evict_after
         self._drops_in_a_row = 0
+        self._sending = True  # its thread owns the stream until welcome and first update are out
         self.dropped = 0
-        self.kicked = None  # (close code, reason) once the server wants it gone
+        self.direct = 0       # messages the broadcaster wrote itself
+        self.kicked = None    # (close code, reason) once the server wants it gone
 
     def offer(self, item):
         """Queue ``item``; never blocks. Called by the broadcaster.
@@ -51,6 +56,10 @@ class Client:
         an alert, the new update, else the oldest alert), and the drop is counted.
         """
         with self._lock:
+            if (not self._queue and not self._sending and self.kicked is None
+                    and self.conn.try_send_frame(item.frame)):
+                self.direct += 1
+                return
             if len(self._queue) >= self._limit:
                 self.dropped += 1
                 self._drops_in_a_row += 1
@@ -68,10 +77,15 @@ class Client:
         self.conn.wake.set()
 
     def take(self):
-        """Everything queued, oldest first (called by the client's own thread)."""
+        """Everything queued, oldest first (called by the client's own thread).
+
+        While it returns items the thread is sending and the broadcaster queues behind it, so
+        messages keep their order; an empty result hands direct sending back to the broadcaster.
+        """
         with self._lock:
             items = list(self._queue)
             self._queue.clear()
+            self._sending = bool(items)
             if items:
                 self._drops_in_a_row = 0
             return items

@@ -236,6 +236,16 @@ class Handler(BaseHTTPRequestHandler):
                      conn.close_code or conn.closed_by_us() or conn.ws.close_reason)
 
 
+def drain(client):
+    """Send everything queued for ``client``, until its queue stays empty."""
+    while True:
+        items = client.take()
+        if not items:
+            return
+        for item in items:
+            client.conn.send_text(item.text, item.frame)
+
+
 def serve_client(client, app):
     """Serve one WebSocket client on the calling thread until it goes away.
 
@@ -249,6 +259,7 @@ def serve_client(client, app):
     try:
         conn.send_text(protocol.encode("welcome", protocol.welcome(state), now))
         conn.send_text(protocol.encode("system_update", protocol.system_update(state), now))
+        drain(client)  # what queued meanwhile; then the broadcaster may write directly
         while True:
             conn.wake.wait(app.settings.ping_interval or 30.0)
             conn.wake.clear()
@@ -266,8 +277,7 @@ def serve_client(client, app):
                 else:
                     reply = protocol.respond(message, app.state(), app.clock())
                 conn.send_text(reply)
-            for item in client.take():
-                conn.send_text(item.text, item.frame)
+            drain(client)
             if not conn.connected:
                 return
     except ConnectionClosed:

@@ -56,12 +56,14 @@ def welcome(state):
 
 
 def system_update(state):
-    """The four documented fields plus ``status``, ``load_avg``, ``network_io``, ``cpu_cores``."""
+    """The four documented fields plus ``status``, ``load_avg``, ``network_io``, ``cpu_cores``
+    and ``sample_time`` (epoch seconds, ms precision: when the figures were measured)."""
     info = views.system_info(state.snapshot)
     return {"cpu_usage": info["cpu_usage"], "memory_usage": info["memory_usage"],
             "disk_usage": info["disk_usage"], "uptime": info["uptime"],
             "status": state.assessment.status, "load_avg": info["load_avg"],
-            "network_io": info["network_io"], "cpu_cores": info["cpu_cores"]}
+            "network_io": info["network_io"], "cpu_cores": info["cpu_cores"],
+            "sample_time": round(state.snapshot.time, 3)}
 
 
 def alert(state, record):

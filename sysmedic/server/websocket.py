@@ -19,9 +19,11 @@ One handler thread serves both directions: the library's receive event is a
 sets too, so the thread sleeps on one event.
 """
 
+import fcntl
 import select
 import socket
 import struct
+import termios
 import threading
 import time
 
@@ -37,6 +39,14 @@ SECRET_ROTATED = 4001
 
 class SendTimeout(OSError):
     """A send could not complete before its deadline: the peer is not reading."""
+
+
+def _unsent(sock):
+    """Bytes in the kernel send queue not yet acknowledged (Linux TIOCOUTQ; -1 if unknown)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (OSError, AttributeError):
+        return -1
 
 
 class LockedSocket:
@@ -66,6 +76,33 @@ class LockedSocket:
         return len(data)
 
     sendall = send
+
+    def try_send(self, data, limit=4096):
+        """Send ``data`` now, from any thread, only if that cannot wait or split a frame.
+
+        It goes only when the lock is free, ``data`` is at most ``limit`` bytes and the kernel
+        send queue is empty (TIOCOUTQ): then the whole frame fits in the send buffer (4 KiB at
+        the least). Otherwise it returns False, having sent nothing, and the caller queues. If
+        the kernel took only part of it anyway, the stream is broken and is shut down at once:
+        the caller must never wait on a peer.
+        """
+        if len(data) > limit or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            try:
+                if _unsent(self._sock) != 0:
+                    return False
+                sent = self._sock.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                return False  # the connection's own thread will see the error
+            self.bytes_sent += sent
+            if sent < len(data):
+                self.shutdown()
+            return True
+        finally:
+            self._lock.release()
 
     def recv(self, size):
         return self._sock.recv(size)
@@ -156,6 +193,13 @@ class Connection:
             self.sock.send(frame)
         else:
             self.ws.send(text)
+
+    def try_send_frame(self, frame):
+        """Send a pre-encoded frame from another thread without waiting (see LockedSocket.try_send).
+        Never used with compression, whose frames depend on the connection's state."""
+        if self.compression or not self.ws.connected:
+            return False
+        return self.sock.try_send(frame)
 
     def close(self, code, reason):
         """Send a close frame (best effort) and remember the code."""

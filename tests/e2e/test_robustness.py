@@ -102,7 +102,7 @@ def test_oversized_message_is_closed_with_1009_and_logged(daemon):
 def test_replies_and_broadcasts_never_corrupt_each_other(make_daemon):
     """One writer per socket: a burst of requests while updates stream at 50 Hz."""
     daemon = make_daemon(config={"monitoring": {"update_interval": 0.02}},
-                         websocket={"rate_limit": 100000, "rate_burst": 100000, "ping_interval": 0.05})
+                         websocket={"rate_limit": 100000, "rate_burst": 100000, "ping_interval": 0.5})
     ws = websocket.create_connection(daemon.ws_url(), timeout=10)
     replies, updates, sent = set(), 0, 0
     while sent < 2000 or len(replies) < sent or updates < 10:

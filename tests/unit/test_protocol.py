@@ -64,6 +64,7 @@ def test_welcome_and_system_update():
     update = protocol.system_update(s)
     assert (update["cpu_usage"], update["memory_usage"], update["disk_usage"], update["uptime"]) == (
         45.2, 67.8, 32.1, "2d 4h 32m")
+    assert update["sample_time"] == NOW
     message = decode(protocol.encode("system_update", update, NOW))
     assert set(message) == {"type", "data", "timestamp"}
 

@@ -108,3 +108,40 @@ def test_locked_socket_sends_everything_or_times_out():
         locked.send(b"y" * 10_000_000)  # nobody reads
     left.close()
     right.close()
+
+
+class DirectConn(FakeConn):
+    """A connection whose socket takes frames while ``accepting`` is True."""
+
+    def __init__(self):
+        super().__init__()
+        self.accepting = True
+        self.sent = []
+
+    def try_send_frame(self, frame):
+        if self.accepting:
+            self.sent.append(frame)
+        return self.accepting
+
+
+def test_idle_clients_get_frames_directly_and_order_is_kept():
+    conn = DirectConn()
+    client = Client(conn, "peer", limit=8)
+    first = outgoing('{"n":1}', droppable=True)
+    client.offer(first)  # its thread has not sent the welcome yet: queued, not direct
+    assert conn.sent == [] and [i.text for i in client.take()] == ['{"n":1}']
+    client.offer(outgoing('{"n":2}', droppable=True))  # the thread is still sending the batch
+    assert conn.sent == []
+    assert [i.text for i in client.take()] == ['{"n":2}'] and client.take() == []  # now idle
+    third = outgoing('{"n":3}', droppable=True)
+    client.offer(third)
+    assert conn.sent == [third.frame] and client.direct == 1
+    conn.accepting = False  # socket buffer full: falls back to the queue, in order
+    client.offer(outgoing('{"n":4}', droppable=True))
+    conn.accepting = True
+    client.offer(outgoing('{"n":5}', droppable=True))  # queue not empty: must queue behind n=4
+    assert [i.text for i in client.take()] == ['{"n":4}', '{"n":5}'] and client.direct == 1
+    client.take()
+    client.kick(1001, "bye")
+    client.offer(outgoing('{"n":6}', droppable=True))  # a kicked client gets nothing more directly
+    assert client.direct == 1

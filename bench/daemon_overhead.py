@@ -1,0 +1,138 @@
+"""Daemon overhead at the default update interval, and an RSS soak with clients coming and going.
+
+Part 1 (RUNS runs of WINDOW s each, median): the daemon with its defaults (5 s updates) on a
+machine grown to ~1000 processes: CPU as a % of one core, and RSS.
+Part 2 (SOAK s, default 600; BENCH_SOAK=0 skips it): clients connect, ask, and leave all the
+time (10 connections per second in bursts); RSS is sampled every 30 s, and the table shows it
+from start to end.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from _procs import ExtraProcesses, process_count  # noqa: E402
+from fanout import cpu_seconds, free_port, rss  # noqa: E402
+
+from sysmedic.daemon import control  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
+SOAK = float(os.environ.get("BENCH_SOAK", "600"))
+
+
+def start_daemon(home, port):
+    with open(os.path.join(home, "websocket.json"), "w") as handle:
+        json.dump({"port": port, "host": "127.0.0.1"}, handle)
+    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        try:
+            return proc, control.call(home, "status")["secret"]
+        except Exception:
+            time.sleep(0.05)
+    raise SystemExit("daemon did not start")
+
+
+def overhead():
+    cpu, memory = [], []
+    with ExtraProcesses(1000):
+        count = process_count()
+        for _ in range(RUNS):
+            home = tempfile.mkdtemp(prefix="sysmedic-overhead-")
+            proc, _ = start_daemon(home, free_port())
+            try:
+                time.sleep(6)  # past start-up and the first periodic sample
+                start, cpu0 = time.time(), cpu_seconds(proc.pid)
+                time.sleep(WINDOW)  # the measuring window
+                cpu.append((cpu_seconds(proc.pid) - cpu0) / (time.time() - start) * 100)
+                memory.append(rss(proc.pid) / 1e6)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+                shutil.rmtree(home, ignore_errors=True)
+    print("# Daemon overhead, defaults (update_interval 5 s), %d processes, %d runs of %g s" % (count, RUNS, WINDOW))
+    print()
+    print("| | median | runs |")
+    print("|---|---:|---|")
+    print("| CPU, % of one core | %.2f | %s |" % (statistics.median(cpu), ", ".join("%.2f" % c for c in cpu)))
+    print("| RSS, MB | %.1f | %s |" % (statistics.median(memory), ", ".join("%.1f" % m for m in memory)))
+    sys.stdout.flush()
+
+
+def churn_once(port, secret):
+    from fanout import Client
+    client = Client(port, secret)
+    client.sock.setblocking(True)
+    client.sock.settimeout(5)
+    mask = b"\0\0\0\0"
+    payload = b'{"type":"get_user_metrics","request_id":"s"}'
+    client.sock.sendall(struct_header(len(payload)) + mask + payload)
+    client.sock.recv(65536)
+    client.sock.close()
+
+
+def struct_header(size):
+    import struct
+    return struct.pack("!BB", 0x81, 0x80 | size)
+
+
+def soak():
+    home = tempfile.mkdtemp(prefix="sysmedic-soak-")
+    port = free_port()
+    proc, secret = start_daemon(home, port)
+    samples = []
+    try:
+        started = time.time()
+        next_sample = started
+        connections = 0
+        while time.time() - started < SOAK:
+            if time.time() >= next_sample:
+                samples.append((time.time() - started, rss(proc.pid) / 1e6))
+                next_sample += 30
+            for _ in range(10):
+                churn_once(port, secret)
+                connections += 1
+            time.sleep(1)  # the churn's pace: ten connections a second
+        samples.append((time.time() - started, rss(proc.pid) / 1e6))
+        threads = json.loads(urlopen_text("http://127.0.0.1:%d/health" % port))["threads"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        shutil.rmtree(home, ignore_errors=True)
+    print()
+    print("# RSS soak: %g s, %d connections opened, used and closed; daemon threads at the end: %d"
+          % (SOAK, connections, threads))
+    print()
+    print("| minute | RSS MB |")
+    print("|---:|---:|")
+    for at, value in samples:
+        print("| %.1f | %.1f |" % (at / 60, value))
+    first = statistics.median(v for _, v in samples[1:4]) if len(samples) > 4 else samples[0][1]
+    last = statistics.median(v for _, v in samples[-3:])
+    print()
+    print("RSS after warm-up %.1f MB, at the end %.1f MB (%+.1f MB)" % (first, last, last - first))
+
+
+def urlopen_text(url):
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+if __name__ == "__main__":
+    overhead()
+    if SOAK > 0:
+        soak()
