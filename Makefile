@@ -54,10 +54,14 @@ zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.13, reproduc
 deb: zipapp      ## Build dist/sysmedic_<version>_all.deb (zipapp, systemd unit, init scripts)
 	$(PY) packaging/build_deb.py dist/sysmedic.pyz dist
 
-bench: venv      ## The tables of BENCHMARKS.md: collector cost, fork-loop coverage, zipapp start-up
+bench: venv      ## Every table of BENCHMARKS.md (about 30 minutes; Glances gets its own venv)
 	$(PY) bench/collector_cost.py
 	$(PY) bench/fork_coverage.py
 	$(PY) bench/zipapp_startup.py
+	$(PY) bench/fanout.py
+	$(PY) bench/daemon_overhead.py
+	test -x .venvs/bench/bin/glances || { $(PYTHON) -m venv .venvs/bench && .venvs/bench/bin/pip install $(PIP_QUIET) glances; }
+	$(PY) bench/glances_compare.py .venvs/bench/bin/glances
 
 clean:           ## Remove virtualenvs and build output
 	rm -rf $(VENV) .venvs build dist *.egg-info .pytest_cache tests/node/node_modules
