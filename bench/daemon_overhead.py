@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,7 @@ def overhead():
     print()
     print("| | median | runs |")
     print("|---|---:|---|")
-    print("| CPU, % of one core | %.2f | %s |" % (statistics.median(cpu), ", ".join("%.2f" % c for c in cpu)))
+    print("| CPU, %% of one core | %.2f | %s |" % (statistics.median(cpu), ", ".join("%.2f" % c for c in cpu)))
     print("| RSS, MB | %.1f | %s |" % (statistics.median(memory), ", ".join("%.1f" % m for m in memory)))
     sys.stdout.flush()
 

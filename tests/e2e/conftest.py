@@ -1,6 +1,21 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
+from ..conftest import ROOT
 from .harness import Daemon
+
+BUILD_ZIPAPP = os.path.join(ROOT, "packaging", "build_zipapp.py")
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory):
+    """dist/sysmedic.pyz built once for the session from this tree."""
+    out = str(tmp_path_factory.mktemp("dist") / "sysmedic.pyz")
+    subprocess.run([sys.executable, BUILD_ZIPAPP, out], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    return out
 
 
 def pytest_collection_modifyitems(items):

@@ -60,6 +60,19 @@ def raw_get(port, path, headers=None, timeout=5.0):
         conn.close()
 
 
+def world_readable_copy(pyz, name):
+    """``(directory, path)``: a fresh 0755 temp directory holding an executable copy of ``pyz``
+    (pytest's own temp directories are 0700, closed to other users)."""
+    import shutil
+    import tempfile
+    place = tempfile.mkdtemp(prefix="sysmedic-")
+    os.chmod(place, 0o755)
+    path = os.path.join(place, name)
+    shutil.copy(pyz, path)
+    os.chmod(path, 0o755)
+    return place, path
+
+
 def write_config(home, config=None, websocket=None):
     os.makedirs(home, mode=0o700, exist_ok=True)
     if config is not None:

@@ -8,34 +8,21 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import uuid
 
 import pytest
 
 from ..conftest import ROOT
-from .harness import free_port, http_get, wait_for, write_config
+from .harness import free_port, http_get, wait_for, world_readable_copy, write_config
 
 PACKAGING = os.path.join(ROOT, "packaging")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="init scripts are run by root")
 
 
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("dist") / "sysmedic.pyz")
-    subprocess.run([sys.executable, os.path.join(PACKAGING, "build_zipapp.py"), out], check=True,
-                   capture_output=True, timeout=300)
-    return out
-
-
 @pytest.fixture
 def world(pyz):
     """A directory everyone can read holding the zipapp, and a home for the daemon."""
-    place = tempfile.mkdtemp(prefix="sysmedic-pkg-")
-    os.chmod(place, 0o755)
-    daemon = os.path.join(place, "sysmedic")
-    shutil.copy(pyz, daemon)
-    os.chmod(daemon, 0o755)
+    place, daemon = world_readable_copy(pyz, "sysmedic")
     home = os.path.join(place, "home")
     port = free_port()
     write_config(home, {"monitoring": {"update_interval": 0.5}}, {"port": port, "host": "127.0.0.1"})

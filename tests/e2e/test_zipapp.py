@@ -9,13 +9,12 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 
 import pytest
 import websocket
 
 from ..conftest import ROOT
-from .harness import free_port, http_get, wait_for, write_config
+from .harness import free_port, http_get, wait_for, world_readable_copy, write_config
 
 BUILD = os.path.join(ROOT, "packaging", "build_zipapp.py")
 
@@ -30,15 +29,11 @@ def pythons():
     return found or {"%d.%d" % sys.version_info[:2]: sys.executable}
 
 
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist")
-    first, second = str(out / "a.pyz"), str(out / "b.pyz")
-    for path in (first, second):
-        subprocess.run([sys.executable, BUILD, path], check=True, capture_output=True, cwd=ROOT, timeout=300)
-    with open(first, "rb") as a, open(second, "rb") as b:
-        assert a.read() == b.read(), "two builds of the same tree differ"
-    return first
+def test_two_builds_are_byte_identical(pyz, tmp_path):
+    again = str(tmp_path / "again.pyz")
+    subprocess.run([sys.executable, BUILD, again], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    with open(pyz, "rb") as first, open(again, "rb") as second:
+        assert first.read() == second.read(), "two builds of the same tree differ"
 
 
 def test_one_small_executable_file_without_compiled_modules(pyz):
@@ -135,12 +130,8 @@ def test_daemon_start_and_stop_from_the_zipapp(pyz, tmp_path):
                     reason="needs root (to become nobody), setpriv and a system python3")
 def test_unprivileged_user_with_unwritable_home(pyz):
     """As nobody, HOME unwritable, SYSMEDIC_HOME set: the system python3 runs the copied file."""
-    place = tempfile.mkdtemp(prefix="sysmedic-pyz-")
+    place, copy = world_readable_copy(pyz, "sysmedic.pyz")
     try:
-        os.chmod(place, 0o755)
-        copy = os.path.join(place, "sysmedic.pyz")
-        shutil.copy(pyz, copy)
-        os.chmod(copy, 0o755)
         home = os.path.join(place, "state")
         port = free_port()
         write_config(home, None, None)
