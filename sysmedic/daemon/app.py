@@ -231,8 +231,7 @@ class Daemon:
             os.dup2(devnull, 2)
             os.close(devnull)
         while not self.stop.is_set():
-            if not select.select([self._signals], [], [], 1.0)[0]:
-                continue
+            select.select([self._signals], [], [])  # a signal, or a poke from the control thread
             for signum in os.read(self._signals, 512):  # in the order they arrived
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     self.stop.set()
@@ -254,6 +253,13 @@ class Daemon:
             if self._listener is not None:
                 self._stop_listener(self._listener, GOING_AWAY, "server shutting down")
                 self._listener = None
+        # The other threads block until woken (no timed polling while idle): wake each.
+        if hasattr(self, "broadcaster"):
+            self.broadcaster.wake()
+            self.mailer.wake()
+            self.writer.close()  # after everything the sampler queued
+        if control is not None:
+            control.stop_accepting()
         for name in ("broadcaster", "control", "storage-writer", "mailer"):
             if name in by_name:
                 by_name[name].join(JOIN_TIMEOUT if name != "mailer" else 1.0)

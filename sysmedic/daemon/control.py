@@ -41,19 +41,17 @@ class ControlServer:
         self._sock.bind(path)
         os.chmod(path, 0o600)
         self._sock.listen(16)
-        self._sock.settimeout(0.5)
 
     def run(self, stop):
+        """Serve until ``stop`` is set and :meth:`stop_accepting` wakes the blocking accept."""
         while not stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
-                continue
             except OSError:
                 if stop.is_set():
                     return
                 log.exception("control socket accept failed")
-                stop.wait(0.1)
+                stop.wait(0.1)  # back off, do not spin
                 continue
             with conn:
                 try:
@@ -84,6 +82,13 @@ class ControlServer:
             except SysMedicError as err:
                 reply = {"ok": False, "error": str(err)}
         conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+
+    def stop_accepting(self):
+        """Wake a thread blocked in accept (Linux: shutdown of a listening socket does that)."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def close(self):
         self._sock.close()

@@ -42,15 +42,12 @@ class StorageWriter:
         return future
 
     def run(self, stop):
-        """Apply operations until ``stop`` is set and the queue is empty."""
+        """Apply operations in order until :meth:`close` queues the end (it waits, never polls)."""
         with Storage(self.path) as storage:
             while True:
-                try:
-                    op, future = self._queue.get(timeout=0.5)
-                except queue.Empty:
-                    if stop.is_set():
-                        return
-                    continue
+                op, future = self._queue.get()
+                if op is None:
+                    return
                 try:
                     future.set_result(op(storage))
                 except SysMedicError as err:  # e.g. an unknown alert id: the caller reports it
@@ -58,6 +55,13 @@ class StorageWriter:
                 except Exception as err:
                     log.exception("storage operation failed")
                     future.set_exception(err)
+
+    def close(self, timeout=5.0):
+        """Queue the end after what is already queued; run() returns once all of it is written."""
+        try:
+            self._queue.put((None, None), timeout=timeout)
+        except queue.Full:
+            log.error("storage queue still full at shutdown")
 
     # -- operations ---------------------------------------------------------------------------
 

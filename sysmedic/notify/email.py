@@ -106,12 +106,12 @@ class Mailer:
             self._queue.append(alert)
             self._ready.notify()
 
-    def run(self, stop, poll=1.0):
-        """Send queued alerts until ``stop`` (an Event) is set and the queue is drained."""
+    def run(self, stop):
+        """Send queued alerts until ``stop`` is set (then :meth:`wake`) and the queue is drained."""
         while True:
             with self._ready:
                 while not self._queue and not stop.is_set():
-                    self._ready.wait(poll)
+                    self._ready.wait()
                 if not self._queue:
                     return
                 alert = self._queue.popleft()

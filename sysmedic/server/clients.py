@@ -186,12 +186,12 @@ class Broadcaster:
             self._pending.append((kind, data, droppable))
             self._ready.notify()
 
-    def run(self, stop, poll=1.0):
-        """Broadcast until ``stop`` is set."""
+    def run(self, stop):
+        """Broadcast until ``stop`` is set and :meth:`wake` is called (it waits, never polls)."""
         while not stop.is_set():
             with self._ready:
-                if not self._pending:
-                    self._ready.wait(poll)
+                if not self._pending and not stop.is_set():  # checked under the lock wake() takes
+                    self._ready.wait()
                 items = list(self._pending)
                 self._pending.clear()
             for kind, data, droppable in items:
