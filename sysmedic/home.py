@@ -82,10 +82,3 @@ def atomic_write(path, data):
             except OSError:
                 pass
 
-
-def secure_file(path):
-    """Set mode 0600 on an existing file SysMedic created by other means (e.g. SQLite)."""
-    try:
-        os.chmod(path, 0o600)
-    except FileNotFoundError:
-        pass

@@ -44,7 +44,3 @@ def alert(record):
         "resolved_by": record.resolved_by,
     }
 
-
-def alert_line(record):
-    """One line describing an alert, for ``recent_alerts`` and the CLI."""
-    return record.message

@@ -170,8 +170,6 @@ class Broadcaster:
         self._limit = limit
         self._pending = collections.deque()
         self._ready = threading.Condition()
-        self.sent = 0          # client messages queued
-        self.last_fanout = 0.0  # seconds the last message took to offer to every client
 
     def publish(self, kind, data, droppable=True):
         """Queue a broadcast of ``{"type": kind, "data": data}``; never blocks."""
@@ -198,12 +196,8 @@ class Broadcaster:
                 self._fan_out(outgoing(protocol.encode(kind, data, self._clock()), droppable))
 
     def _fan_out(self, item):
-        started = time.perf_counter()
-        clients = self._registry.clients()
-        for client in clients:
+        for client in self._registry.clients():
             client.offer(item)
-        self.sent += len(clients)
-        self.last_fanout = time.perf_counter() - started
 
     def wake(self):
         with self._ready:
