@@ -31,7 +31,7 @@ from ..osinfo import os_name
 from ..resources import read_text
 from ..server.clients import Broadcaster, Registry
 from ..server.http import Server
-from ..server.websocket import GOING_AWAY, SECRET_ROTATED
+from ..server.frames import GOING_AWAY, SECRET_ROTATED
 from ..storage import Storage, database_path
 from .control import SOCKET_FILE, ControlServer
 from .pidfile import PID_FILE, PidFile
@@ -143,6 +143,7 @@ class Daemon:
         os.set_blocking(self._poke_fd, False)
         self._listener = None
         self._listener_lock = threading.Lock()
+        self.control = None
         self._threads = []
         self.started = time.time()
 
@@ -151,7 +152,6 @@ class Daemon:
     def run(self):
         """Run until stopped; returns the exit status (0, or 1 with the reason on stderr)."""
         pidfile = PidFile(os.path.join(self.home, PID_FILE))
-        control = None
         # First thing: from here on a signal is queued on the pipe, never the default action
         # (SIGHUP would kill a daemon still starting up) and never a handler that takes a lock.
         signal.set_wakeup_fd(self._poke_fd)
@@ -166,8 +166,8 @@ class Daemon:
             sys.stderr.write("sysmedic: %s\n" % err)
             return 1
         try:
-            control = self._build()
-            self._serve(control)
+            self._build()
+            self._serve(self.control)
             return 0
         except SysMedicError as err:
             if self.log_file:
@@ -175,7 +175,7 @@ class Daemon:
             sys.stderr.write("sysmedic: %s\n" % err)
             return 1
         finally:
-            self._shutdown(control)
+            self._shutdown(self.control)
             pidfile.release()
             log.info("stopped")
 
@@ -200,8 +200,9 @@ class Daemon:
                                os_name(), __version__, active_causes=active)
         self._start("storage-writer", self.writer.run)
         self.sampler.prime(self.stop)
-        self.apply_websocket(websocket)
-        control = ControlServer(os.path.join(self.home, SOCKET_FILE), {
+        # The control socket exists before the listener answers /health, so whoever sees the
+        # daemon healthy can reach it too (requests wait in its backlog until its thread runs).
+        self.control = ControlServer(os.path.join(self.home, SOCKET_FILE), {
             "status": lambda request: self.status(),
             "websocket-apply": self._control_apply,
             "new-secret": self._control_new_secret,
@@ -210,7 +211,7 @@ class Daemon:
             "resolve": self._control_resolve,
             "dashboard": self._control_dashboard,
         })
-        return control
+        self.apply_websocket(websocket)
 
     def _serve(self, control):
         self._start("sampler", self.sampler.run)

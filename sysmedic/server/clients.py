@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from . import protocol
-from .websocket import POLICY_VIOLATION, text_frame
+from .frames import POLICY_VIOLATION, text_frame
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import protocol
 from .clients import Client, outgoing
-from .websocket import GOING_AWAY, ConnectionClosed, Connection, SendTimeout
 
 log = logging.getLogger("sysmedic.http")
 
@@ -215,6 +214,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(503, {"error": "Too many clients"}, headers={"Retry-After": "10"}, close=True)
         self.close_connection = True
         settings = app.settings
+        from .websocket import Connection  # the WebSocket stack loads with the first client
         try:
             self.connection.settimeout(None)  # a timeout would corrupt frames (DESIGN.md)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer)
@@ -252,6 +252,7 @@ def serve_client(client, app):
     The thread sleeps on the connection's ``wake`` event, set by the library when a message
     arrives or the peer closes, and by the broadcaster when something is queued.
     """
+    from .websocket import ConnectionClosed, SendTimeout
     conn = client.conn
     limiter = protocol.RateLimiter(app.settings.rate_limit, app.settings.rate_burst, time.monotonic)
     state = app.state()
@@ -289,4 +290,4 @@ def serve_client(client, app):
         return
 
 
-__all__ = ["Server", "Handler", "clean_log_text", "serve_client", "outgoing", "GOING_AWAY"]
+__all__ = ["Server", "Handler", "clean_log_text", "serve_client", "outgoing"]

@@ -29,13 +29,9 @@ import time
 
 import simple_websocket
 
+from .frames import MESSAGE_TOO_BIG, POLICY_VIOLATION
+
 ConnectionClosed = simple_websocket.ConnectionClosed
-
-GOING_AWAY = 1001
-POLICY_VIOLATION = 1008
-MESSAGE_TOO_BIG = 1009
-SECRET_ROTATED = 4001
-
 
 class SendTimeout(OSError):
     """A send could not complete before its deadline: the peer is not reading."""
@@ -138,17 +134,6 @@ class LockedSocket:
         except OSError:
             pass
         self._sock.close()
-
-
-def text_frame(payload):
-    """An unmasked, final text frame (RFC 6455 section 5.2) for ``payload`` bytes: encode once,
-    send to every client that did not negotiate compression."""
-    size = len(payload)
-    if size < 126:
-        return struct.pack("!BB", 0x81, size) + payload
-    if size < 65536:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 class Connection:

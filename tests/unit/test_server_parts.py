@@ -8,7 +8,8 @@ import pytest
 
 from sysmedic.server.clients import Broadcaster, Client, Registry, outgoing
 from sysmedic.server.http import DeadlineReader, clean_log_text
-from sysmedic.server.websocket import LockedSocket, SendTimeout, text_frame
+from sysmedic.server.frames import text_frame
+from sysmedic.server.websocket import LockedSocket, SendTimeout
 
 
 class FakeConn:
@@ -145,3 +146,13 @@ def test_idle_clients_get_frames_directly_and_order_is_kept():
     client.kick(1001, "bye")
     client.offer(outgoing('{"n":6}', droppable=True))  # a kicked client gets nothing more directly
     assert client.direct == 1
+
+
+def test_the_websocket_stack_loads_only_when_a_client_upgrades():
+    """An idle daemon saves ~4.6 MB of RSS (BENCHMARKS.md, overhead) by not importing these."""
+    import subprocess
+    import sys
+    code = ("import sys, sysmedic.daemon.app, sysmedic.cli, sysmedic.server.http; "
+            "print(sorted(m for m in ('simple_websocket', 'wsproto', 'h11') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
