@@ -72,8 +72,9 @@ class StorageWriter:
                 "recommendations": list(state.assessment.recommendations)})
             if created:
                 log.warning("alert %d opened: %s", record.id, record.message)
-                self._on_alert(record, state)
+                # Summary first: a client that answers the broadcast with get_alerts must see it.
                 self._on_summary(summary(storage))
+                self._on_alert(record, state)
             return record
         return self.submit(op, "alert %s" % condition.cause)
 
