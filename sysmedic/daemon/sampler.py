@@ -80,8 +80,7 @@ class Sampler:
         assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
         users = tuple(visible_users(snapshot.users, config.filtering))
         state = protocol.State(snapshot, assessment, users, config, None, self._system_name, self._version)
-        self._shared.publish(state)
-        state = self._shared.state()
+        self._shared.publish(state)  # readers get it with the current alert summary attached
         self._broadcaster.publish("system_update", protocol.system_update(state))
         to_open, to_resolve = diff(self._active, assessment.conditions)
         for condition in to_open:

@@ -207,8 +207,9 @@ def test_deb_contents_and_metadata(deb):
     info = subprocess.run(["dpkg-deb", "-I", deb], capture_output=True, text=True, check=True).stdout
     assert " Depends: python3 (>= 3.8)\n" in info and " Recommends: python3-psutil\n" in info
     assert " Architecture: all\n" in info and "postinst" in info and "postrm" in info
-    conffiles = subprocess.run(["dpkg-deb", "-f", deb, "Package"], capture_output=True, text=True).stdout
-    assert conffiles.strip() == "sysmedic"
+    assert subprocess.run(["dpkg-deb", "-f", deb, "Package"], capture_output=True, text=True).stdout == "sysmedic\n"
+    conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], capture_output=True, text=True).stdout
+    assert conffiles.split() == ["/etc/init.d/sysmedic", "/etc/default/sysmedic"]  # kept on remove
 
 
 @needs_root
