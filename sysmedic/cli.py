@@ -10,7 +10,7 @@ Usage:
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
   sysmedic daemon (start | stop | status)
-  sysmedic daemon run [--log-file] [--show-url]
+  sysmedic daemon run [--log-file] [--show-url] [--port=<port>]
   sysmedic websocket start [<port>]
   sysmedic websocket (stop | status | new-secret)
   sysmedic -h | --help
@@ -27,6 +27,7 @@ Options:
   --user=<name>    Report on one user only.
   --log-file       Log to sysmedic.log in the home (rotated) instead of stderr.
   --show-url       Print the connection URL (it holds the secret) on stdout once serving.
+  --port=<port>    Listen on this port instead of websocket.json's (not saved).
   -h --help        Show this screen.
   --version        Show the version.
 
@@ -59,8 +60,8 @@ def main(argv=None, environ=None):
     from .home import home_dir
     try:
         args = docopt(__doc__, argv=argv, version="sysmedic " + __version__)
-    except DocoptExit as err:
-        sys.stderr.write("%s\n" % (str(err).strip() or __doc__.split("Options:")[0].strip()))
+    except DocoptExit:
+        sys.stderr.write("sysmedic: %s\n" % usage_error(argv))
         return USAGE_ERROR
     except SystemExit as done:  # --help and --version print and exit 0
         return done.code or 0
@@ -76,6 +77,20 @@ def main(argv=None, environ=None):
         return 130
     except BrokenPipeError:
         return 1
+
+
+def usage_error(argv):
+    """One line for arguments docopt rejected: the unknown command, or how to use the one given."""
+    words = [word for word in argv if not word.startswith("-")]
+    if words and words[0] not in COMMANDS + ("dashboard",):
+        return "unknown command %r (commands: %s; see 'sysmedic --help')" % (
+            words[0], ", ".join(("dashboard",) + COMMANDS))
+    command = words[0] if words else "dashboard"
+    usage = __doc__.split("Usage:")[1].split("Options:")[0]
+    forms = [line.strip() for line in usage.splitlines()
+             if line.strip().startswith("sysmedic %s" % command)
+             or (command == "dashboard" and line.strip().startswith("sysmedic [dashboard]"))]
+    return "usage: %s (see 'sysmedic --help')" % " | ".join(forms)
 
 
 def main_exit():

@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
-from .formatting import parse_duration
+from .formatting import duration_text, parse_duration
 from .home import atomic_write
 
 CONFIG_FILE = "config.json"
@@ -60,17 +60,38 @@ def _float_range(low, high):
     return convert
 
 
-def _duration(unit_seconds):
-    """A positive duration: a number in ``unit_seconds`` units or a string like ``5m``."""
-    def convert(value):
+class _Duration:
+    """A positive duration: a bare number in this option's unit, or a string like ``5m``.
+
+    The unit is part of the option's declaration (``persistent_time`` counts minutes,
+    ``retain_days`` days), so a bare number means the same thing in the file, on the command
+    line and after a reload; :meth:`text` writes a value back with its unit (``"30m"``).
+    """
+
+    LONGEST = 10 * 365 * 86400.0
+
+    def __init__(self, unit_seconds, suffix):
+        self.unit_seconds = unit_seconds
+        self.suffix = suffix
+
+    def __call__(self, value):
         if isinstance(value, str) and value.strip() and value.strip()[-1].isalpha():
             seconds = parse_duration(value)
         else:
-            seconds = float(_number(value)) * unit_seconds
-        if not seconds > 0 or seconds != seconds or seconds > 10 * 365 * 86400:
+            seconds = float(_number(value)) * self.unit_seconds
+        if seconds != seconds or not seconds > 0:
             raise ValueError("%s must be greater than 0" % (value,))
+        if seconds > self.LONGEST:
+            raise ValueError("%s is too long (at most 10 years)" % (value,))
         return seconds
-    return convert
+
+    def text(self, seconds):
+        """``seconds`` in this option's unit when whole (``30m``, ``14d``), else mixed units."""
+        return duration_text(seconds, self.unit_seconds, self.suffix)
+
+
+def _duration(unit_seconds):
+    return _Duration(unit_seconds, {1: "s", 60: "m", 86400: "d"}[unit_seconds])
 
 
 def _boolean(value):
@@ -336,7 +357,9 @@ def _resolve_key(key):
 def set_option(home, key, text):
     """Set one option from CLI text, validate the whole file, write it atomically.
 
-    The file on disk is left untouched when it, the key or the value is invalid.
+    Durations are saved with their unit (``config set persistent_time 30`` saves ``"30m"``),
+    so the file says what the user meant whatever reads it. The file on disk is left
+    untouched when it, the key or the value is invalid.
     :returns: ``(dotted_key, converted_value)``.
     """
     path = os.path.join(home, CONFIG_FILE)
@@ -348,16 +371,28 @@ def set_option(home, key, text):
         value = converter(text)
     except ValueError as err:
         raise ConfigError("command line", "%s.%s" % (section, name), str(err))
-    raw.setdefault(section, {})[name] = list(value) if isinstance(value, tuple) else text_or_value(text, value)
+    raw.setdefault(section, {})[name] = stored_value(converter, text, value)
     config_from_dict(raw, path)
     write_json(path, raw)
     return "%s.%s" % (section, name), value
 
 
-def text_or_value(text, value):
-    """Store durations as the user wrote them (``5m``), everything else as converted."""
-    if isinstance(text, str) and text.strip()[-1:].isalpha() and isinstance(value, float):
-        return text.strip()
+def stored_value(converter, text, value):
+    """What ``config set`` writes: lists as lists, durations with their unit, the rest converted."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(converter, _Duration):
+        stripped = str(text).strip()
+        return stripped if stripped[-1:].isalpha() else converter.text(value)
+    return value
+
+
+def shown_value(f, value):
+    """An option's value as ``config show`` prints it: durations in their own unit, secrets masked."""
+    if f.metadata["secret"] and value:
+        return "********"
+    if isinstance(f.metadata["convert"], _Duration):
+        return f.metadata["convert"].text(value)
     return value
 
 
@@ -391,16 +426,22 @@ def update_websocket(home, **changes):
     return settings
 
 
+def show(dotted_key, value):
+    """``value`` of ``section.name`` (or ``users.<name>.<key>``) as ``config show`` prints it."""
+    section, _, name = dotted_key.rpartition(".")
+    cls = SECTIONS.get(section, UserLimits)
+    value = shown_value({f.name: f for f in dataclasses.fields(cls)}[name], value)
+    return ",".join(value) if isinstance(value, tuple) else value
+
+
 def describe(obj):
-    """Rows of ``(dotted key, value, help)`` for ``config show``; secrets are masked."""
+    """Rows of ``(dotted key, value, help)`` for ``config show``: durations in their own unit
+    (``30m``, ``14d``, strings that ``config set`` accepts back), secrets masked."""
     rows = []
     for section in SECTIONS:
         values = getattr(obj, section)
         for f in dataclasses.fields(values):
-            value = getattr(values, f.name)
-            if f.metadata["secret"] and value:
-                value = "********"
-            rows.append(("%s.%s" % (section, f.name), value, f.metadata["help"]))
+            rows.append(("%s.%s" % (section, f.name), shown_value(f, getattr(values, f.name)), f.metadata["help"]))
     for name, limits in sorted(obj.users.items()):
         for f in dataclasses.fields(limits):
             rows.append(("users.%s.%s" % (name, f.name), getattr(limits, f.name), f.metadata["help"]))

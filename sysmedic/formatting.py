@@ -96,3 +96,21 @@ def parse_duration(text):
     if not text or pos != len(text):
         raise ValueError("%r is not a duration (use e.g. 30s, 5m, 1h30m, 7d)" % text)
     return total
+
+
+def duration_text(seconds, unit_seconds=1, suffix="s"):
+    """A duration that :func:`parse_duration` reads back: ``30m`` and ``14d`` when ``seconds``
+    is a whole number of the unit, else mixed units (``1d12h``, ``90.5s``)."""
+    count = seconds / unit_seconds
+    if count == int(count):
+        return "%d%s" % (count, suffix)
+    parts = []
+    rest = seconds
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "m")):
+        if rest >= unit:
+            whole = int(rest // unit)
+            parts.append("%d%s" % (whole, name))
+            rest -= whole * unit
+    if rest or not parts:
+        parts.append("%gs" % round(rest, 3))
+    return "".join(parts)

@@ -26,6 +26,15 @@ def parse_count(text, option):
     return int(text)
 
 
+def parse_port(text, default=8060):
+    """A TCP port from the command line (``None``: ``default``)."""
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SysMedicError("port %s is not a number from 1 to 65535" % text)
+    return int(text)
+
+
 def open_storage(home, create=False):
     """A Storage on the home's database; ``None`` when it does not exist and ``create`` is off."""
     from ..storage import Storage, database_path

@@ -1,9 +1,15 @@
-"""``sysmedic config show | set | set-user``."""
+"""``sysmedic config show | set | set-user``.
+
+``set`` and ``set-user`` validate and save ``config.json``, then apply it to a running daemon
+over the control socket, and say which of the two happened (issue 8, defect 3).
+"""
 
 import os
 import sys
 
 from .. import config as configuration
+from ..daemon import control, process
+from ..errors import SysMedicError
 from ..home import ensure_home
 from .common import print_json
 
@@ -25,8 +31,21 @@ def run(args, home):
         key, value = configuration.set_user_option(home, args["<user>"], args["<key>"], args["<value>"])
     else:
         key, value = configuration.set_option(home, args["<key>"], args["<value>"])
-    if isinstance(value, tuple):
-        value = ",".join(value)
-    sys.stdout.write("%s = %s (saved to %s)\n" % (key, "********" if key.endswith("password") else value,
+    sys.stdout.write("%s = %s (saved to %s)\n" % (key, configuration.show(key, value),
                                                  os.path.join(home, configuration.CONFIG_FILE)))
+    return apply_to_daemon(home)
+
+
+def apply_to_daemon(home):
+    """Tell a running daemon to re-read config.json; print what happened; the exit status."""
+    if process.status(home) is None:
+        sys.stdout.write("The daemon is not running; it will use this when it starts.\n")
+        return 0
+    try:
+        info = control.call(home, "config-apply")
+    except SysMedicError as err:
+        sys.stderr.write("sysmedic: saved, but the running daemon did not apply it: %s\n"
+                         "Restart it with: sysmedic daemon stop && sysmedic daemon start\n" % err)
+        return 1
+    sys.stdout.write("Applied to the running daemon (pid %d).\n" % info["pid"])
     return 0

@@ -4,12 +4,14 @@ import sys
 
 from .. import formatting as fmt
 from ..daemon import process
+from .common import parse_port
 
 
 def run(args, home):
     if args["run"]:
         from ..daemon.app import Daemon
-        return Daemon(home, log_file=args["--log-file"], show_url=args["--show-url"]).run()
+        port = parse_port(args["--port"], default=None)
+        return Daemon(home, log_file=args["--log-file"], show_url=args["--show-url"], port=port).run()
     if args["start"]:
         try:
             info = process.start(home)
@@ -35,11 +37,15 @@ def run(args, home):
             info["bind"], info["port"], info["clients"], "" if info["clients"] == 1 else "s"))
     else:
         sys.stdout.write("WebSocket: not listening\n")
+    if info.get("problems"):
+        sys.stdout.write("Problems: %s\n" % "; ".join(info["problems"]))
     return 0
 
 
 def print_connection(info):
     if info.get("listening"):
         sys.stdout.write("Connection URL: %s\nWebSocket URL:  %s\n" % (info["url"], info["ws_url"]))
+        if info.get("host_note"):
+            sys.stdout.write("Note:           %s\n" % info["host_note"])
     else:
         sys.stdout.write("WebSocket server disabled (enable it with: sysmedic websocket start).\n")

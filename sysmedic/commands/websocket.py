@@ -7,15 +7,8 @@ from .. import config as configuration
 from ..daemon import control, process
 from ..errors import SysMedicError
 from ..home import ensure_home
+from .common import parse_port
 from .daemon import print_connection
-
-
-def _port(text):
-    if text is None:
-        return 8060
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise SysMedicError("port %r is not a number from 1 to 65535" % text)
-    return int(text)
 
 
 def _apply_websocket(home, **changes):
@@ -38,7 +31,7 @@ def _apply_websocket(home, **changes):
 
 def run(args, home):
     if args["start"]:
-        port = _port(args["<port>"])
+        port = parse_port(args["<port>"])
         info = _apply_websocket(home, port=port, enabled=True)
         if info is None:
             sys.stdout.write("WebSocket server enabled on port %d. The daemon is not running: "
@@ -61,16 +54,20 @@ def run(args, home):
         return 0
     settings = configuration.load_websocket(home)
     info = process.status(home)
-    lines = ["Daemon:      %s" % ("running (pid %d)" % info["pid"] if info else "stopped"),
-             "WebSocket:   %s" % ("enabled, port %d" % settings.port if settings.enabled else "disabled")]
+    lines = ["Daemon:         %s" % ("running (pid %d)" % info["pid"] if info else "stopped"),
+             "Configuration:  %s" % ("enabled, port %d" % settings.port if settings.enabled else "disabled")]
     if info and info["listening"]:
-        lines += ["Connection:  listening on %s:%d" % (info["bind"], info["port"]),
-                  "Clients:     %d" % info["clients"],
-                  "URL:         %s" % info["url"],
-                  "WebSocket:   %s" % info["ws_url"]]
+        lines += ["Connection:     listening on %s:%d" % (info["bind"], info["port"]),
+                  "Clients:        %d" % info["clients"],
+                  "URL:            %s" % info["url"],
+                  "WebSocket URL:  %s" % info["ws_url"]]
+        if info.get("host_note"):
+            lines.append("Note:           %s" % info["host_note"])
     else:
-        lines += ["Connection:  not listening", "Clients:     0"]
+        lines += ["Connection:     not listening", "Clients:        0"]
         if not info:
             lines.append("Start the daemon with: sysmedic daemon start")
+    if info and info.get("problems"):
+        lines.append("Problems:       %s" % "; ".join(info["problems"]))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

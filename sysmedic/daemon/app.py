@@ -1,15 +1,20 @@
 """The daemon's composition root: builds every object once, starts the named threads, waits.
 
-Threads (DESIGN.md): ``sampler``, ``broadcaster``, ``storage-writer``, ``mailer``, ``control``,
-``http:<port>`` (ThreadingHTTPServer.serve_forever; one more thread per request). The main
-thread waits for signals on a wakeup pipe and sets the stop Event; the Python-level signal
-handlers do nothing at all, so a burst of signals cannot deadlock on a lock (STYLE.md 5).
+Threads (docs/architecture.md): ``sampler``, ``broadcaster``, ``storage-writer``, one
+``notify:<name>`` per notifier, ``control``, ``http:<port>`` (ThreadingHTTPServer.serve_forever;
+one more thread per request). Each runs through :class:`~sysmedic.daemon.threads.Threads`,
+so a thread that dies is logged and reported. The main thread waits for signals on a wakeup
+pipe and sets the stop Event; the Python-level signal handlers do nothing at all, so a burst
+of signals cannot deadlock on a lock (STYLE.md 5).
 
-Shutdown order: stop the sampler; close clients (1001); shut the HTTP server; let the writer
-drain the queue to SQLite; remove the control socket and the pid file. Every join has a timeout.
+Start-up order: bind the listener's port (a taken port fails the start before anything is
+stored), open the database, prime the sampler, bind the control socket, start the threads,
+serve, tell systemd ``READY=1``. Shutdown order: stop the sampler; close clients (1001); shut
+the HTTP server; let the writer drain its queue to SQLite; remove the control socket and the
+pid file. Every join has a timeout.
 """
 
-import errno
+import dataclasses
 import logging
 import os
 import resource
@@ -21,7 +26,7 @@ import sys
 import threading
 import time
 
-from .. import __version__, config as configuration, logs
+from .. import __version__, config as configuration, hostaddr, logs
 from ..collect import make_collector
 from ..dashboard import as_json, render
 from ..errors import SysMedicError
@@ -29,17 +34,25 @@ from ..home import ensure_home
 from ..notify.email import Mailer
 from ..osinfo import os_name
 from ..resources import read_text
+from ..server import protocol
 from ..server.clients import Broadcaster, Registry
-from ..server.http import Server
+from ..server.context import ServerContext
 from ..server.frames import GOING_AWAY, SECRET_ROTATED
+from ..server.http import Server
 from ..storage import Storage, database_path
 from .control import SOCKET_FILE, ControlServer
+from .health import Health
+from .listeners import Listeners
 from .pidfile import PID_FILE, PidFile
-from .sampler import Sampler, Shared
+from .sampler import Sampler
+from .state import Shared
+from .systemd import SystemdNotifier
+from .threads import Threads, log_uncaught
 from .writer import StorageWriter, summary
 
 log = logging.getLogger("sysmedic.daemon")
 JOIN_TIMEOUT = 5.0
+NOTIFIER_JOIN_TIMEOUT = 1.0
 
 
 def _ignore(signum, frame):
@@ -85,66 +98,33 @@ def raise_fd_limit(max_clients, spare=128):
             log.warning("open file limit %d is below the %d that max_clients=%d needs", target, wanted, max_clients)
 
 
-def rss_bytes():
-    try:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-class ServerApp:
-    """What the HTTP handlers may use: limits, the secret, the State, health."""
-
-    def __init__(self, daemon, settings):
-        self._daemon = daemon
-        self.settings = settings
-        self.version = __version__
-        self.registry = daemon.registry
-        self.stop_event = daemon.stop
-        self.clock = time.time
-
-    def secret(self):
-        return self._daemon.secret.bytes()
-
-    def state(self):
-        return self._daemon.shared.state()
-
-    def health(self):
-        return self._daemon.health(self.settings)
-
-    def page(self):
-        return self._daemon.page
-
-
-class Listener:
-    """A running HTTP server and its thread."""
-
-    def __init__(self, server, thread, settings):
-        self.server, self.thread, self.settings = server, thread, settings
-
-
 class Daemon:
     """
     :param home: the SysMedic home directory.
     :param log_file: log to ``sysmedic.log`` in the home (and close stderr once serving).
     :param show_url: print the connection URLs on stdout once serving (never to the log).
+    :param port: listen on this port instead of websocket.json's, until ``websocket start``
+        saves a port (``make run PORT=9090``); not written anywhere.
+    :param environ: where systemd's ``NOTIFY_SOCKET`` and ``WATCHDOG_USEC`` are read.
     """
 
-    def __init__(self, home, log_file=False, show_url=False):
+    def __init__(self, home, log_file=False, show_url=False, port=None, environ=None):
         self.home = home
         self.log_file = log_file
         self.show_url = show_url
+        self._port_override = port
         self.stop = threading.Event()
         # Signals arrive as bytes on this pipe (signal.set_wakeup_fd) and are acted on by the
         # main thread. A handler that calls Event.set() can deadlock: a second signal runs a
         # second handler inside the first one's set(), on the Event's non-reentrant lock.
         self._signals, self._poke_fd = os.pipe()
         os.set_blocking(self._poke_fd, False)
-        self._listener = None
-        self._listener_lock = threading.Lock()
+        self.systemd = SystemdNotifier(environ)
+        self.threads = Threads(self.stop, on_failure=self._thread_failed)
         self.control = None
-        self._threads = []
+        self.listeners = None
+        self._bound = None
+        self._public_hosts = {}
         self.started = time.time()
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -157,6 +137,7 @@ class Daemon:
         signal.set_wakeup_fd(self._poke_fd)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, _ignore)
+        threading.excepthook = log_uncaught
         try:
             ensure_home(self.home)
             os.umask(0o077)
@@ -166,8 +147,8 @@ class Daemon:
             sys.stderr.write("sysmedic: %s\n" % err)
             return 1
         try:
-            self._build()
-            self._serve(self.control)
+            bound = self._build()
+            self._serve(bound)
             return 0
         except SysMedicError as err:
             if self.log_file:
@@ -175,13 +156,18 @@ class Daemon:
             sys.stderr.write("sysmedic: %s\n" % err)
             return 1
         finally:
-            self._shutdown(self.control)
+            self._shutdown()
             pidfile.release()
             log.info("stopped")
 
     def _build(self):
+        """Build every part; returns the bound (not yet serving) listener, or None."""
         self.config = configuration.load_config(self.home)
-        websocket = configuration.load_websocket(self.home)
+        websocket = self._websocket_settings()
+        self.registry = Registry(websocket.max_clients)
+        self.listeners = Listeners(self._make_server, self.registry)
+        # The port first: a daemon that cannot serve must not store anything (issue 8, defect 5).
+        bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
         collector = make_collector(self.config.monitoring.collector)
         path = database_path(self.home)
         with Storage(path) as storage:  # create or migrate before any thread uses it
@@ -192,41 +178,49 @@ class Daemon:
         self.page = read_text("sysmedic.web", "client.html").encode("utf-8")
         self.hostname = socket.getfqdn()
         self.shared = Shared(alert_summary)
-        self.registry = Registry(websocket.max_clients)
         self.broadcaster = Broadcaster(self.registry)
-        self.mailer = Mailer(lambda: self.config.email, hostname=self.hostname)
+        self.notifiers = self._notifiers()
         self.writer = StorageWriter(path, on_alert=self._alert_opened, on_summary=self.shared.set_summary)
         self.sampler = Sampler(collector, lambda: self.config, self.shared, self.writer, self.broadcaster,
-                               os_name(), __version__, active_causes=active)
-        self._start("storage-writer", self.writer.run)
+                               os_name(), __version__, active_causes=active, heartbeat=self._heartbeat,
+                               heartbeat_every=self.systemd.ping_every())
+        self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
+                             self.writer, self.notifiers, lambda: self.config, self.public_host, self.started)
+        self.threads.start("storage-writer", self.writer.run)
         self.sampler.prime(self.stop)
         # The control socket exists before the listener answers /health, so whoever sees the
         # daemon healthy can reach it too (requests wait in its backlog until its thread runs).
         self.control = ControlServer(os.path.join(self.home, SOCKET_FILE), {
             "status": lambda request: self.status(),
             "websocket-apply": self._control_apply,
+            "config-apply": self._control_config_apply,
             "new-secret": self._control_new_secret,
             "stop": self._control_stop,
             "reload": self._control_reload,
             "resolve": self._control_resolve,
             "dashboard": self._control_dashboard,
         })
-        self.apply_websocket(websocket)
+        return bound
 
-    def _serve(self, control):
-        self._start("sampler", self.sampler.run)
-        self._start("broadcaster", self.broadcaster.run)
-        self._start("mailer", self.mailer.run)
-        self._start("control", control.run)
-        listening = self._listener.settings if self._listener else None
-        log.info("SysMedic %s serving (pid %d, home %s, %s)", __version__, os.getpid(), self.home,
-                 "WebSocket on %s:%d" % (listening.host, listening.port) if listening else "WebSocket disabled")
+    def _notifiers(self):
+        """Where opened alerts go (see :mod:`sysmedic.notify`): one entry per notifier."""
+        return [Mailer(lambda: self.config.email, hostname=self.hostname)]
+
+    def _serve(self, bound):
+        self.threads.start("sampler", self.sampler.run)
+        self.threads.start("broadcaster", self.broadcaster.run)
+        for notifier in self.notifiers:
+            self.threads.start("notify:%s" % notifier.name, notifier.run)
+        self.threads.start("control", self.control.run)
+        if bound is not None:
+            self.listeners.apply(bound.settings, bound=bound)
+        listening = self.listeners.current
+        where = ("WebSocket on %s:%d" % (listening.settings.host, listening.settings.port) if listening
+                 else "WebSocket disabled")
+        log.info("SysMedic %s serving (pid %d, home %s, %s)", __version__, os.getpid(), self.home, where)
+        self.systemd.ready("serving, " + where)
         if self.show_url:
-            info = self.status()
-            sys.stdout.write("Connection URL: %s\nWebSocket URL:  %s\nHealth:         http://%s:%d/health\n" % (
-                info["url"], info["ws_url"], info["host"], info["port"]) if info["listening"]
-                else "WebSocket server disabled (sysmedic websocket start)\n")
-            sys.stdout.flush()
+            self._print_urls()
         if self.log_file:  # tell `daemon start` we are ready: it stops reading our stderr
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)
@@ -240,34 +234,41 @@ class Daemon:
                 if signum == signal.SIGHUP:
                     self.reload()
 
-    def _start(self, name, target):
-        thread = threading.Thread(target=target, args=(self.stop,), name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def _print_urls(self):
+        info = self.status()
+        if info["listening"]:
+            text = "Connection URL: %s\nWebSocket URL:  %s\nHealth:         http://%s:%d/health\n" % (
+                info["url"], info["ws_url"], info["host"], info["port"])
+            if info.get("host_note"):
+                text += "Note:           %s\n" % info["host_note"]
+        else:
+            text = "WebSocket server disabled (sysmedic websocket start)\n"
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
-    def _shutdown(self, control):
+    def _shutdown(self):
         self.stop.set()
-        by_name = {thread.name: thread for thread in self._threads}
-        if "sampler" in by_name:
-            by_name["sampler"].join(JOIN_TIMEOUT)
-        with self._listener_lock:
-            if self._listener is not None:
-                self._stop_listener(self._listener, GOING_AWAY, "server shutting down")
-                self._listener = None
+        self.systemd.stopping()
+        self.threads.join("sampler", JOIN_TIMEOUT)
+        if self.listeners is not None:
+            self.listeners.close(GOING_AWAY, "server shutting down")
+        if self._bound is not None and self._bound.thread is None:  # bound, failed before serving
+            self._bound.server.server_close()
         # The other threads block until woken (no timed polling while idle): wake each.
         if hasattr(self, "broadcaster"):
-            self.broadcaster.wake()
-            self.mailer.wake()
+            self.broadcaster.close()
+            for notifier in self.notifiers:
+                notifier.close()
             self.writer.close()  # after everything the sampler queued
-        if control is not None:
-            control.stop_accepting()
-        for name in ("broadcaster", "control", "storage-writer", "mailer"):
-            if name in by_name:
-                by_name[name].join(JOIN_TIMEOUT if name != "mailer" else 1.0)
-                if by_name[name].is_alive():
-                    log.warning("thread %s did not stop in time", name)
-        if control is not None:
-            control.close()
+        if self.control is not None:
+            self.control.stop_accepting()
+        for name in ("broadcaster", "control", "storage-writer"):
+            self.threads.join(name, JOIN_TIMEOUT)
+        for notifier in getattr(self, "notifiers", ()):
+            self.threads.join("notify:%s" % notifier.name, NOTIFIER_JOIN_TIMEOUT)
+        if self.control is not None:
+            self.control.close()
+        self.systemd.close()
 
     def _poke(self, signum=0):
         """Wake the main loop from another thread, as if ``signum`` had arrived (0: just wake)."""
@@ -276,109 +277,89 @@ class Daemon:
         except BlockingIOError:  # the pipe is full: the main loop is already awake
             pass
 
+    def _heartbeat(self):
+        """The sampler's loop is alive: feed systemd's watchdog, unless a thread has died
+        (then systemd's watchdog restarts the daemon instead of leaving it degraded)."""
+        if not self.threads.failed():
+            self.systemd.watchdog()
+
+    def _thread_failed(self, name):
+        log.error("/health now answers 503 degraded; %s", "systemd's watchdog will restart the daemon"
+                  if self.systemd.watchdog_seconds else "restart the daemon (sysmedic daemon stop/start)")
+
     def reload(self):
         """Re-read config.json and websocket.json (SIGHUP); a bad file keeps the old settings."""
         try:
             self.config = configuration.load_config(self.home)
-            self.apply_websocket(configuration.load_websocket(self.home))
+            self._public_hosts.clear()
+            self.listeners.apply(self._websocket_settings())
             log.info("configuration reloaded")
         except SysMedicError as err:
             log.error("reload failed, keeping the running configuration: %s", err)
 
     # -- the HTTP listener ------------------------------------------------------------------------
 
-    def apply_websocket(self, settings):
-        """Start, stop or move the listener to match ``settings``.
+    def _websocket_settings(self):
+        """websocket.json, with the ``--port`` of ``daemon run`` when one was given."""
+        settings = configuration.load_websocket(self.home)
+        if self._port_override is not None:
+            settings = dataclasses.replace(settings, port=self._port_override)
+        return settings
 
-        :raises SysMedicError: e.g. ``port 8060 is already in use``; the old listener stays.
-        """
-        with self._listener_lock:
-            current = self._listener
-            self.registry.max_clients = settings.max_clients
-            if not settings.enabled:
-                if current is not None:
-                    self._stop_listener(current, GOING_AWAY, "WebSocket server disabled")
-                self._listener = None
-                return
-            if current is not None and (current.settings.host, current.settings.port) == (settings.host, settings.port):
-                current.server.app.settings = settings
-                current.settings = settings
-                return
-            listener = self._start_listener(settings)
-            if current is not None:
-                self._stop_listener(current, GOING_AWAY, "WebSocket server moved")
-            self._listener = listener
-            log.info("WebSocket server listening on %s:%d", settings.host, settings.port)
-
-    def _start_listener(self, settings):
-        try:
-            server = Server((settings.host, settings.port), ServerApp(self, settings))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise SysMedicError("port %d is already in use" % settings.port)
-            if err.errno == errno.EACCES:
-                raise SysMedicError("port %d: permission denied (ports below 1024 need root)" % settings.port)
-            raise SysMedicError("cannot listen on %s:%d: %s" % (settings.host, settings.port, err.strerror or err))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
-                                  name="http:%d" % settings.port, daemon=True)
-        thread.start()
-        return Listener(server, thread, settings)
-
-    def _stop_listener(self, listener, code, reason):
-        listener.server.shutdown()
-        listener.server.server_close()
-        listener.thread.join(JOIN_TIMEOUT)
-        self.registry.kick_all(code, reason)
-        if not self.registry.wait_empty(2.0):
-            log.warning("%d clients still connected after close", self.registry.count())
+    def _make_server(self, settings):
+        # Late-bound: the first listener is bound before the parts it serves exist (it only
+        # serves once they do).
+        context = ServerContext(settings, __version__, self.registry, self.stop,
+                                secret=lambda: self.secret.bytes(), state=lambda: self.shared.state(),
+                                health_of=lambda listening: self.health.report(listening),
+                                page=lambda: self.page)
+        return Server((settings.host, settings.port), context)
 
     # -- what the daemon reports ------------------------------------------------------------------
 
     def public_host(self, settings):
-        return settings.public_host or self.hostname
+        return self._public_host(settings).host
 
-    def health(self, settings):
-        sampled = self.sampler.last_sample
-        age = None if sampled is None else time.monotonic() - sampled
-        stale = age is None or age > 3 * self.config.monitoring.update_interval + 5
-        return {
-            "status": "degraded" if stale else "healthy",
-            "running": True,
-            "clients": self.registry.count(),
-            "port": settings.port,
-            "hostname": self.public_host(settings),
-            "has_secret": True,
-            "version": __version__,
-            "sample_age_seconds": None if age is None else round(age, 2),
-            "collect_ms": None if self.sampler.last_collect_ms is None else round(self.sampler.last_collect_ms, 2),
-            "sampler_errors": self.sampler.errors,
-            "rss_bytes": rss_bytes(),
-            "uptime_seconds": round(time.time() - self.started, 1),
-            "evicted_clients": self.registry.evicted,
-            "threads": threading.active_count(),
-        }
+    def _public_host(self, settings):
+        """The URL host for ``settings`` (cached until the next reload: it may resolve names)."""
+        key = (settings.public_host, settings.host)
+        found = self._public_hosts.get(key)
+        if found is None:
+            found = self._public_hosts[key] = hostaddr.choose(settings.public_host, self.hostname, settings.host)
+        return found
 
     def status(self):
-        listener = self._listener
+        listener = self.listeners.current
         websocket = configuration.load_websocket_or_none(self.home)
         info = {"pid": os.getpid(), "version": __version__, "uptime_seconds": round(time.time() - self.started, 1),
                 "home": self.home, "clients": self.registry.count(), "listening": listener is not None,
-                "enabled": websocket.enabled if websocket else None, "secret": self.secret.text()}
+                "enabled": websocket.enabled if websocket else None, "secret": self.secret.text(),
+                "problems": self.health.problems(), "threads": self.threads.states()}
         if listener is not None:
-            host = self.public_host(listener.settings)
-            info.update(host=host, port=listener.settings.port, bind=listener.settings.host)
-            info["url"], info["ws_url"] = connection_urls(self.secret.text(), host, listener.settings.port)
+            public = self._public_host(listener.settings)
+            info.update(host=public.host, host_note=public.note, port=listener.settings.port,
+                        bind=listener.settings.host)
+            info["url"], info["ws_url"] = connection_urls(self.secret.text(), public.host, listener.settings.port)
         return info
 
     def _alert_opened(self, record, state):
-        from ..server import protocol
         self.broadcaster.publish("alert", protocol.alert(state, record), droppable=False)
-        self.mailer.submit(record)
+        for notifier in self.notifiers:
+            notifier.submit(record)
 
     # -- control requests -------------------------------------------------------------------------
 
     def _control_apply(self, request):
-        self.apply_websocket(configuration.load_websocket(self.home))
+        """``websocket start|stop``: the operator saved a port, so ``--port`` no longer applies."""
+        self._port_override = None
+        self._public_hosts.clear()
+        self.listeners.apply(self._websocket_settings())
+        return self.status()
+
+    def _control_config_apply(self, request):
+        """``config set``: re-read config.json now; a bad file is an error and changes nothing."""
+        self.config = configuration.load_config(self.home)
+        log.info("config.json applied")
         return self.status()
 
     def _control_new_secret(self, request):

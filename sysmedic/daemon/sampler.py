@@ -1,57 +1,36 @@
 """The sampler thread: sample, analyse, publish, and feed alerts and history to the writer.
 
-Every ``update_interval`` it builds one frozen :class:`~sysmedic.server.protocol.State` and
+Every ``update_interval`` it builds one frozen :class:`~sysmedic.daemon.state.State` and
 swaps it into :class:`Shared`, offers a ``system_update`` to the broadcaster, and turns alert
 condition changes into writer operations. Every ``monitoring_interval`` it also records a
 history row; once an hour it prunes what is older than ``retain_days``.
 """
 
-import dataclasses
 import logging
-import threading
 import time
 
 from ..analysis.alerts import diff
 from ..analysis.assess import assess
 from ..analysis.status import visible_users
 from ..server import protocol
+from .state import State
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0
-
-
-class Shared:
-    """The latest State and alert summary; readers get a consistent State copy (STYLE.md 4)."""
-
-    def __init__(self, summary):
-        self._lock = threading.Lock()
-        self._state = None
-        self._summary = summary
-
-    def publish(self, state):
-        with self._lock:
-            self._state = state
-
-    def set_summary(self, summary):
-        with self._lock:
-            self._summary = summary
-
-    def state(self):
-        with self._lock:
-            state, summary = self._state, self._summary
-        if state is not None and state.alerts is not summary:
-            state = dataclasses.replace(state, alerts=summary)
-        return state
 
 
 class Sampler:
     """
     :param config: callable returning the current Config (it changes on reload).
     :param active_causes: causes that already have an open alert (loaded from the database).
+    :param heartbeat: called after every pass of the loop (the daemon feeds systemd's
+        watchdog with it), so a hung sample stops the heartbeat.
+    :param heartbeat_every: seconds; long waits between samples are cut to this so the
+        heartbeat keeps its pace whatever ``update_interval`` is (``None``: no limit).
     """
 
     def __init__(self, collector, config, shared, writer, broadcaster, system_name, version,
-                 active_causes=(), monotonic=time.monotonic):
+                 active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None):
         self._collector = collector
         self._config = config
         self._shared = shared
@@ -64,6 +43,8 @@ class Sampler:
         self._monotonic = monotonic
         self._last_history = None
         self._last_prune = None
+        self._heartbeat = heartbeat or (lambda: None)
+        self._heartbeat_every = heartbeat_every
         self.last_sample = None      # monotonic time of the last good sample
         self.last_collect_ms = None
         self.errors = 0
@@ -79,7 +60,7 @@ class Sampler:
         snapshot = self._collector.sample()
         assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
         users = tuple(visible_users(snapshot.users, config.filtering))
-        state = protocol.State(snapshot, assessment, users, config, None, self._system_name, self._version)
+        state = State(snapshot, assessment, users, config, None, self._system_name, self._version)
         self._shared.publish(state)  # readers get it with the current alert summary attached
         self._broadcaster.publish("system_update", protocol.system_update(state))
         to_open, to_resolve = diff(self._active, assessment.conditions)
@@ -107,10 +88,24 @@ class Sampler:
         due = self._monotonic()
         while True:
             due = max(due + self._config().monitoring.update_interval, self._monotonic())
-            if stop.wait(max(0.0, due - self._monotonic())):
+            if self._wait_until(due, stop):
                 return
             try:
                 self.step()
             except Exception:
                 self.errors += 1
                 log.exception("sampling failed")
+            self._heartbeat()
+
+    def _wait_until(self, due, stop):
+        """Wait for ``due`` (monotonic), beating the heart on the way; True if stopped."""
+        while True:
+            remaining = due - self._monotonic()
+            if remaining <= 0:
+                return stop.is_set()
+            if self._heartbeat_every is not None and remaining > self._heartbeat_every:
+                if stop.wait(self._heartbeat_every):
+                    return True
+                self._heartbeat()
+            elif stop.wait(remaining):
+                return True

@@ -1,17 +1,17 @@
 """The storage writer: the only thread that writes SQLite (STYLE.md 8).
 
-Other threads submit operations through a bounded queue and never block: a full queue drops
-the operation and logs it (history first; it is the only thing submitted often). Operations
-that need an answer (a resolve from the CLI) return a Future.
+Other threads submit operations through a bounded :class:`~sysmedic.mailbox.Mailbox` and never
+block: a full queue refuses the new operation, logs it and fails its Future. Every operation
+returns a Future; those that need an answer (a resolve from the CLI) wait on it.
 """
 
 import logging
-import queue
 from concurrent.futures import Future
 
 from ..errors import SysMedicError
+from ..mailbox import CLOSED, Mailbox, refuse_new
 from ..storage import Storage
-from ..server.protocol import AlertSummary
+from .state import AlertSummary
 
 log = logging.getLogger(__name__)
 RECENT = 10
@@ -24,44 +24,49 @@ class StorageWriter:
     :param on_summary: called with a fresh AlertSummary whenever alerts change.
     """
 
-    def __init__(self, path, on_alert, on_summary, limit=1000):
+    def __init__(self, path, on_alert, on_summary, limit=1000, storage=Storage):
         self.path = path
-        self._queue = queue.Queue(limit)
+        self._queue = Mailbox(limit, refuse_new, on_drop=self._refused)
         self._on_alert = on_alert
         self._on_summary = on_summary
-        self.dropped = 0
+        self._storage = storage
+
+    @property
+    def dropped(self):
+        return self._queue.dropped
+
+    @staticmethod
+    def _refused(item):
+        _op, future, what = item
+        log.error("storage queue full: dropped %s", what)
+        future.set_exception(RuntimeError("storage queue full"))
 
     def submit(self, op, what="operation"):
+        """Queue ``op(storage)``; never blocks. Returns a Future of its result."""
         future = Future()
-        try:
-            self._queue.put_nowait((op, future))
-        except queue.Full:
-            self.dropped += 1
-            log.error("storage queue full: dropped %s", what)
-            future.set_exception(RuntimeError("storage queue full"))
+        self._queue.put((op, future, what))
         return future
 
     def run(self, stop):
-        """Apply operations in order until :meth:`close` queues the end (it waits, never polls)."""
-        with Storage(self.path) as storage:
+        """Apply operations in order until :meth:`close` (it waits, never polls); a failed
+        operation is logged with its traceback and the next one runs."""
+        with self._storage(self.path) as storage:
             while True:
-                op, future = self._queue.get()
-                if op is None:
+                item = self._queue.get()
+                if item is CLOSED:
                     return
+                op, future, what = item
                 try:
                     future.set_result(op(storage))
                 except SysMedicError as err:  # e.g. an unknown alert id: the caller reports it
                     future.set_exception(err)
                 except Exception as err:
-                    log.exception("storage operation failed")
+                    log.exception("storage operation failed: %s", what)
                     future.set_exception(err)
 
-    def close(self, timeout=5.0):
-        """Queue the end after what is already queued; run() returns once all of it is written."""
-        try:
-            self._queue.put((None, None), timeout=timeout)
-        except queue.Full:
-            log.error("storage queue still full at shutdown")
+    def close(self):
+        """End after what is already queued; run() returns once all of it is written."""
+        self._queue.close()
 
     # -- operations ---------------------------------------------------------------------------
 

@@ -1,22 +1,21 @@
 """E-mail an alert when it opens, with ``smtplib`` (STARTTLS, SSL or plain; login optional).
 
 The alert is already stored when it reaches here: a failed send is logged and retried by
-nobody, and it never loses the alert. :class:`Mailer` gives the daemon a bounded queue and a
-``run(stop)`` loop for a thread the composition root starts, so a slow SMTP server never
-delays the sampler.
+nobody, and it never loses the alert. :class:`Mailer` is a notifier (:mod:`sysmedic.notify`):
+a bounded queue and a ``run(stop)`` loop for a thread the composition root starts, so a slow
+SMTP server never delays the sampler.
 """
 
-import collections
 import logging
 import smtplib
 import socket
 import ssl
-import threading
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from ..errors import SysMedicError
 from ..formatting import iso_utc
+from ..mailbox import CLOSED, Mailbox, drop_oldest
 
 log = logging.getLogger(__name__)
 
@@ -76,46 +75,51 @@ def send(email, message):
 
 
 class Mailer:
-    """A bounded queue of alerts to e-mail and the loop that sends them.
+    """The e-mail notifier (see :mod:`sysmedic.notify` for the interface): a bounded queue of
+    alerts to e-mail and the loop that sends them.
 
     :param settings: a callable returning the current ``Email`` settings (they can be reloaded).
     :param limit: alerts held at most; when full the oldest waiting alert is dropped and logged.
     """
 
+    name = "email"
+
     def __init__(self, settings, hostname=None, limit=100, sender=send):
         self._settings = settings
         self._hostname = hostname or socket.getfqdn()
-        self._queue = collections.deque()
-        self._limit = limit
-        self._ready = threading.Condition()
+        self._queue = Mailbox(limit, drop_oldest, on_drop=self._dropped)
         self._send = sender
         self.sent = 0
         self.failed = 0
-        self.dropped = 0
+
+    @property
+    def dropped(self):
+        return self._queue.dropped
+
+    @staticmethod
+    def _dropped(alert):
+        log.warning("e-mail queue full: not sending alert %d", alert.id)
 
     def submit(self, alert):
         """Queue ``alert`` for sending; never blocks."""
         email = self._settings()
-        if not (email.enabled and email.recipients):
-            return
-        with self._ready:
-            if len(self._queue) >= self._limit:
-                dropped = self._queue.popleft()
-                self.dropped += 1
-                log.warning("e-mail queue full: not sending alert %d", dropped.id)
-            self._queue.append(alert)
-            self._ready.notify()
+        if email.enabled and email.recipients:
+            self._queue.put(alert)
 
     def run(self, stop):
-        """Send queued alerts until ``stop`` is set (then :meth:`wake`) and the queue is drained."""
+        """Send queued alerts until :meth:`close`, then return once the queue is drained.
+
+        Any failure, even an unexpected one, is logged and counted; the loop carries on.
+        """
         while True:
-            with self._ready:
-                while not self._queue and not stop.is_set():
-                    self._ready.wait()
-                if not self._queue:
-                    return
-                alert = self._queue.popleft()
-            self.deliver(alert)
+            alert = self._queue.get()
+            if alert is CLOSED:
+                return
+            try:
+                self.deliver(alert)
+            except Exception:
+                self.failed += 1
+                log.exception("alert %d not e-mailed: unexpected error", alert.id)
 
     def deliver(self, alert):
         """Send one alert now; logs and counts failures, returns True when sent."""
@@ -130,6 +134,6 @@ class Mailer:
         log.info("alert %d e-mailed to %s", alert.id, ", ".join(email.recipients))
         return True
 
-    def wake(self):
-        with self._ready:
-            self._ready.notify_all()
+    def close(self):
+        """End :meth:`run` after what is already queued."""
+        self._queue.close()

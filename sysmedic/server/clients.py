@@ -10,12 +10,12 @@ client that drops ``evict_after`` in a row without catching up is evicted with c
 stalled client's socket is never waited on by the broadcaster, so it delays nobody else.
 """
 
-import collections
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
+from ..mailbox import BYPASSED, Mailbox, droppable_first
 from . import protocol
 from .frames import POLICY_VIOLATION, text_frame
 
@@ -29,52 +29,54 @@ class Outgoing:
     droppable: bool       # system updates may be dropped for a slow client; alerts may not
 
 
+@dataclass(frozen=True)
+class Pending:
+    kind: str
+    data: object          # JSON-ready data, encoded by the broadcaster thread
+    droppable: bool
+
+
 def outgoing(text, droppable):
     return Outgoing(text, text_frame(text.encode("utf-8")), droppable)
 
 
 class Client:
-    """One connected client: its connection, queue and counters."""
+    """One connected client: its connection, bounded outgoing queue and counters."""
 
     def __init__(self, conn, address, limit=32, evict_after=8):
         self.conn = conn
         self.address = address
-        self._queue = collections.deque()
-        self._lock = threading.Lock()
-        self._limit = limit
         self._evict_after = evict_after
         self._drops_in_a_row = 0
         self._sending = True  # its thread owns the stream until welcome and first update are out
-        self.dropped = 0
+        self._queue = Mailbox(limit, droppable_first, on_drop=self._dropped)
         self.direct = 0       # messages the broadcaster wrote itself
         self.kicked = None    # (close code, reason) once the server wants it gone
 
-    def offer(self, item):
-        """Queue ``item``; never blocks. Called by the broadcaster.
+    @property
+    def dropped(self):
+        return self._queue.dropped
 
-        When the queue is full the oldest droppable update goes (or, if every queued message is
-        an alert, the new update, else the oldest alert), and the drop is counted.
+    def _dropped(self, item):
+        self._drops_in_a_row += 1
+        if self._drops_in_a_row >= self._evict_after and self.kicked is None:
+            self.kicked = (POLICY_VIOLATION, "client not reading")
+
+    def _send_now(self, item):
+        if not self._sending and self.kicked is None and self.conn.try_send_frame(item.frame):
+            self.direct += 1
+            return True
+        return False
+
+    def offer(self, item):
+        """Queue ``item``, or write it at once when the client is idle; never blocks.
+
+        Called by the broadcaster. When the queue is full the oldest droppable update goes
+        (mailbox policy :func:`droppable_first`) and the drop is counted; ``evict_after``
+        drops in a row without the client catching up ask for eviction (1008).
         """
-        with self._lock:
-            if (not self._queue and not self._sending and self.kicked is None
-                    and self.conn.try_send_frame(item.frame)):
-                self.direct += 1
-                return
-            if len(self._queue) >= self._limit:
-                self.dropped += 1
-                self._drops_in_a_row += 1
-                if self._drops_in_a_row >= self._evict_after and self.kicked is None:
-                    self.kicked = (POLICY_VIOLATION, "client not reading")
-                victim = next((i for i, queued in enumerate(self._queue) if queued.droppable), None)
-                if victim is not None:
-                    del self._queue[victim]
-                elif item.droppable:
-                    item = None
-                else:
-                    self._queue.popleft()
-            if item is not None:
-                self._queue.append(item)
-        self.conn.wake.set()
+        if self._queue.put(item, bypass=lambda: self._send_now(item)) is not BYPASSED:
+            self.conn.wake.set()
 
     def take(self):
         """Everything queued, oldest first (called by the client's own thread).
@@ -82,13 +84,12 @@ class Client:
         While it returns items the thread is sending and the broadcaster queues behind it, so
         messages keep their order; an empty result hands direct sending back to the broadcaster.
         """
-        with self._lock:
-            items = list(self._queue)
-            self._queue.clear()
-            self._sending = bool(items)
-            if items:
-                self._drops_in_a_row = 0
-            return items
+        return self._queue.take_all(then=self._took)
+
+    def _took(self, items):
+        self._sending = bool(items)
+        if items:
+            self._drops_in_a_row = 0
 
     def kick(self, code, reason):
         """Ask the client's thread to close with ``code``; the first reason wins."""
@@ -160,6 +161,9 @@ class Registry:
 class Broadcaster:
     """Encodes published messages once and offers them to every client.
 
+    A message that cannot be encoded (a NaN in the figures) is logged with its traceback and
+    skipped; the thread goes on with the next one (issue 8, defect 11).
+
     :param limit: messages waiting to be encoded at most (the oldest update is dropped first).
     :param clock: epoch seconds, for timestamps.
     """
@@ -167,38 +171,32 @@ class Broadcaster:
     def __init__(self, registry, clock=time.time, limit=64):
         self._registry = registry
         self._clock = clock
-        self._limit = limit
-        self._pending = collections.deque()
-        self._ready = threading.Condition()
+        self._pending = Mailbox(limit, droppable_first)
+        self.failed = 0
 
     def publish(self, kind, data, droppable=True):
         """Queue a broadcast of ``{"type": kind, "data": data}``; never blocks."""
-        with self._ready:
-            if len(self._pending) >= self._limit:
-                for index, queued in enumerate(self._pending):
-                    if queued[2]:
-                        del self._pending[index]
-                        break
-                else:
-                    self._pending.popleft()
-            self._pending.append((kind, data, droppable))
-            self._ready.notify()
+        self._pending.put(Pending(kind, data, droppable))
 
     def run(self, stop):
-        """Broadcast until ``stop`` is set and :meth:`wake` is called (it waits, never polls)."""
-        while not stop.is_set():
-            with self._ready:
-                if not self._pending and not stop.is_set():  # checked under the lock wake() takes
-                    self._ready.wait()
-                items = list(self._pending)
-                self._pending.clear()
-            for kind, data, droppable in items:
-                self._fan_out(outgoing(protocol.encode(kind, data, self._clock()), droppable))
+        """Broadcast until :meth:`close` (it waits, never polls)."""
+        while True:
+            items = self._pending.get_all()
+            if not items:
+                return
+            for pending in items:
+                try:
+                    item = outgoing(protocol.encode(pending.kind, pending.data, self._clock()), pending.droppable)
+                except (ValueError, TypeError):
+                    self.failed += 1
+                    log.exception("cannot encode a %s message: not sent", pending.kind)
+                    continue
+                self._fan_out(item)
 
     def _fan_out(self, item):
         for client in self._registry.clients():
             client.offer(item)
 
-    def wake(self):
-        with self._ready:
-            self._ready.notify_all()
+    def close(self):
+        """End :meth:`run` after what is already queued."""
+        self._pending.close()

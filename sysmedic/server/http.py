@@ -1,5 +1,8 @@
-"""The HTTP side of the server: ``GET /health``, the ``/ws`` upgrade (spec decisions 12-14), and ``GET /``:
-the browser client.
+"""The HTTP side of the server: the routes in :data:`ROUTES` (``GET /health``, the ``/ws``
+upgrade of docs/protocol-decisions.md decisions 12-14, and ``GET /``, the browser client).
+Each handler sees the daemon only through ``self.app``, a
+:class:`~sysmedic.server.context.ServerContext`; a WebSocket session runs in
+:mod:`sysmedic.server.session`.
 
 A :class:`Server` is a ``ThreadingHTTPServer`` with the limits DESIGN.md asks for: a listen
 backlog of 128 (the default 5 adds 1 s connect stalls), a total deadline for a request's
@@ -24,8 +27,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import protocol
-from .clients import Client, outgoing
+from .clients import Client
+from .session import serve_client
 
 log = logging.getLogger("sysmedic.http")
 
@@ -77,7 +80,8 @@ class DeadlineReader:
 
 
 class Server(ThreadingHTTPServer):
-    """The listening server; ``app`` is the shared :class:`App`."""
+    """The listening server; ``app`` is the listener's
+    :class:`~sysmedic.server.context.ServerContext`, handed to every handler."""
 
     daemon_threads = True
     request_queue_size = 128
@@ -112,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     rbufsize = 0
     # What runs on an upgraded connection (the conformance harness swaps in an echo session).
-    session = staticmethod(lambda client, app: serve_client(client, app))
+    session = staticmethod(serve_client)
 
     def setup(self):
         super().setup()
@@ -154,16 +158,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlsplit(self.path)
-        if url.path == "/health":
-            self._json(200, self.app.health())
-        elif url.path == "/":
-            self._page()
-        elif url.path == "/ws":
-            self._websocket(url)
-        else:
+        route = ROUTES.get(url.path)
+        if route is None:
             self._json(404, {"error": "Not found"})
+        else:
+            route(self, url)
 
-    def _page(self):
+    def _health(self, url):
+        """``/health``: 200 when healthy, 503 when degraded (a thread died, the sampler is late)."""
+        code, body = self.app.health()
+        self._json(code, body)
+
+    def _page(self, url):
         """The browser client (package data; it holds no data and needs no secret)."""
         payload = self.app.page()
         self.send_response(200)
@@ -236,58 +242,12 @@ class Handler(BaseHTTPRequestHandler):
                      conn.close_code or conn.closed_by_us() or conn.ws.close_reason)
 
 
-def drain(client):
-    """Send everything queued for ``client``, until its queue stays empty."""
-    while True:
-        items = client.take()
-        if not items:
-            return
-        for item in items:
-            client.conn.send_text(item.text, item.frame)
+# GET path -> handler method: adding an HTTP route is a method above and one entry here.
+ROUTES = {
+    "/": Handler._page,
+    "/health": Handler._health,
+    "/ws": Handler._websocket,
+}
 
 
-def serve_client(client, app):
-    """Serve one WebSocket client on the calling thread until it goes away.
-
-    The thread sleeps on the connection's ``wake`` event, set by the library when a message
-    arrives or the peer closes, and by the broadcaster when something is queued.
-    """
-    from .websocket import ConnectionClosed, SendTimeout
-    conn = client.conn
-    limiter = protocol.RateLimiter(app.settings.rate_limit, app.settings.rate_burst, time.monotonic)
-    state = app.state()
-    now = app.clock()
-    try:
-        conn.send_text(protocol.encode("welcome", protocol.welcome(state), now))
-        conn.send_text(protocol.encode("system_update", protocol.system_update(state), now))
-        drain(client)  # what queued meanwhile; then the broadcaster may write directly
-        while True:
-            conn.wake.wait(app.settings.ping_interval or 30.0)
-            conn.wake.clear()
-            if client.kicked:
-                conn.close(*client.kicked)
-                return
-            while True:
-                message = conn.receive_nowait()
-                if message is None:
-                    break
-                if not limiter.allow():
-                    reply = protocol.error_message(protocol.RATE_LIMITED, app.clock())
-                elif isinstance(message, bytes):
-                    reply = protocol.error_message(protocol.BINARY, app.clock())
-                else:
-                    reply = protocol.respond(message, app.state(), app.clock())
-                conn.send_text(reply)
-            drain(client)
-            if not conn.connected:
-                return
-    except ConnectionClosed:
-        return
-    except SendTimeout:
-        client.kick(1008, "client not reading")
-        conn.sock.shutdown()
-    except OSError:
-        return
-
-
-__all__ = ["Server", "Handler", "clean_log_text", "serve_client", "outgoing"]
+__all__ = ["Server", "Handler", "ROUTES", "clean_log_text"]

@@ -1,13 +1,13 @@
 """The SysMedic wire protocol: message shapes and request handling (stdlib-only, no I/O).
 
-Every message is ``{"type", "data", "timestamp"}`` plus ``request_id`` on responses
-(spec/README.md decisions 1, 10). Requests are answered from a :class:`State` the daemon
-publishes, never from live I/O, so a request costs microseconds and cannot block.
+The one place the wire format is built from the daemon's records
+(:class:`sysmedic.daemon.state.State`). Every message is ``{"type", "data", "timestamp"}``
+plus ``request_id`` on responses (docs/protocol-decisions.md, decisions 1 and 10). Requests
+are answered from the latest State, never from live I/O, so a request costs microseconds and
+cannot block. A new request type is one entry in :data:`HANDLERS`.
 """
 
 import json
-from dataclasses import dataclass
-from typing import Any, Tuple
 
 from .. import formatting as fmt
 from .. import views
@@ -21,25 +21,6 @@ NOT_OBJECT = "Request must be a JSON object"
 MISSING_TYPE = "Missing request type"
 BINARY = "Binary messages are not supported"
 RATE_LIMITED = "Rate limit exceeded"
-
-
-@dataclass(frozen=True)
-class AlertSummary:
-    unresolved: int
-    total: int
-    recent: Tuple[str, ...]    # newest first, at most 10 one-line descriptions
-
-
-@dataclass(frozen=True)
-class State:
-    """What the daemon knows now; swapped whole by the sampler (readers copy the reference)."""
-    snapshot: Any              # collect.Snapshot
-    assessment: Any            # analysis.assess.Assessment
-    users: tuple               # visible users (filtering applied)
-    config: Any                # config.Config
-    alerts: AlertSummary
-    system_name: str
-    version: str
 
 
 def encode(kind, data, now, request_id=None):

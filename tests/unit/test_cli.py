@@ -32,7 +32,28 @@ def test_version_help_and_usage_errors(capsys, env):
     code, out, _ = run(capsys, env, "--help")
     assert code == 0 and "sysmedic alerts resolve" in out
     code, _, err = run(capsys, env, "alerts", "frobnicate")
-    assert code == 2 and "Usage:" in err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("sysmedic: usage: sysmedic alerts [list]") and "sysmedic alerts resolve" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    # Issue 8, defect 9: docopt's internal "Warning: found unmatched (duplicate?) arguments
+    # [Argument(None, 'bogus')]", a quoted number, two lines labelled "WebSocket:".
+    (["bogus"], "sysmedic: unknown command 'bogus' (commands: dashboard, daemon, websocket, config, "
+                "alerts, reports; see 'sysmedic --help')\n"),
+    (["websocket", "start", "99999"], "sysmedic: port 99999 is not a number from 1 to 65535\n"),
+    (["websocket", "start", "80a"], "sysmedic: port 80a is not a number from 1 to 65535\n"),
+    (["daemon", "run", "--port=0"], "sysmedic: port 0 is not a number from 1 to 65535\n"),
+])
+def test_usage_errors_are_one_clear_line(capsys, env, argv, message):
+    code, out, err = run(capsys, env, *argv)
+    assert code in (1, 2) and out == "" and err == message
+
+
+def test_websocket_status_labels_each_line_once(capsys, env):
+    code, out, _ = run(capsys, env, "websocket", "status")
+    labels = [line.split(":")[0] for line in out.splitlines() if ":" in line]
+    assert code == 0 and len(labels) == len(set(labels)) and "Configuration" in labels
 
 
 def test_dashboard_json_samples_this_machine(capsys, env):
@@ -58,6 +79,7 @@ def test_dashboard_text_marks_persistent_users_and_counts_alerts(capsys, env, ho
 def test_config_set_show_and_errors(capsys, env, home):
     code, out, _ = run(capsys, env, "config", "set", "cpu_threshold", "90")
     assert code == 0 and "monitoring.cpu_threshold = 90" in out
+    assert "The daemon is not running; it will use this when it starts." in out
     assert run(capsys, env, "config", "set-user", "postgres", "memory_threshold", "50")[0] == 0
     code, out, _ = run(capsys, env, "config", "show", "--json")
     shown = json.loads(out)
@@ -68,6 +90,35 @@ def test_config_set_show_and_errors(capsys, env, home):
     assert code == 0
     code, out, _ = run(capsys, env, "config", "show")
     assert "hunter2" not in out and "********" in out
+
+
+@pytest.mark.parametrize("key, typed, saved, shown, seconds", [
+    # Issue 8, defects 1-2: a bare number is in the option's own unit, everywhere.
+    ("persistent_time", "30", "30m", "30m", 1800),
+    ("retain_days", "14", "14d", "14d", 14 * 86400),
+    ("update_interval", "2.5", "2.5s", "2.5s", 2.5),
+    ("persistent_time", "1h30m", "1h30m", "90m", 5400),
+    ("retain_days", "36h", "36h", "1d12h", 36 * 3600),
+])
+def test_durations_keep_their_unit_on_set_show_and_reread(capsys, env, home, key, typed, saved, shown, seconds):
+    code, out, err = run(capsys, env, "config", "set", key, typed)
+    assert code == 0, err
+    assert out.startswith("monitoring.%s = %s (saved to " % (key, shown))
+    with open(os.path.join(home, "config.json")) as handle:
+        assert json.load(handle)["monitoring"][key] == saved
+    from sysmedic.config import load_config
+    assert getattr(load_config(home).monitoring, key) == seconds  # what the daemon reads back
+    code, out, _ = run(capsys, env, "config", "show")
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("monitoring.%s " % key)] == [shown]
+    assert json.loads(run(capsys, env, "config", "show", "--json")[1])["monitoring.%s" % key] == shown
+
+
+def test_a_bad_duration_on_the_command_line_blames_the_command_line(capsys, env, home):
+    code, _, err = run(capsys, env, "config", "set", "retain_days", "99999")
+    assert code == 1 and err == "sysmedic: command line: monitoring.retain_days: 99999 is too long (at most 10 years)\n"
+    code, _, err = run(capsys, env, "config", "set", "persistent_time", "0")
+    assert code == 1 and err == "sysmedic: command line: monitoring.persistent_time: 0 must be greater than 0\n"
+    assert not os.path.exists(os.path.join(home, "config.json"))
 
 
 def test_corrupt_config_is_one_line_and_left_alone(capsys, env, home):

@@ -144,16 +144,34 @@ def test_mailer_queue_is_bounded_and_drains_on_stop(smtp, alert):
     for _ in range(3):
         mailer.submit(alert)
     assert mailer.dropped == 1
-    stop = threading.Event()
-    stop.set()
-    mailer.run(stop)  # drains what is queued, then returns
+    mailer.close()
+    mailer.run(threading.Event())  # drains what is queued, then returns
     assert mailer.sent == 2 and len(inbox.messages) == 2
 
 
 def test_disabled_email_queues_nothing(alert):
     mailer = Mailer(lambda: config_from_dict({}).email)
     mailer.submit(alert)
-    stop = threading.Event()
-    stop.set()
-    mailer.run(stop)
+    mailer.close()
+    mailer.run(threading.Event())
     assert mailer.sent == mailer.failed == 0
+
+
+def test_an_unexpected_error_is_logged_and_the_mailer_carries_on(alert, caplog):
+    """Issue 8, defect 11: Mailer.run had no catch-all, so one bug killed the thread silently."""
+    sent = []
+
+    def sender(email, message):
+        if not sent:
+            sent.append(None)
+            raise KeyError("a bug in a sender")
+        sent.append(message)
+    email = config_from_dict({"email": {"enabled": True, "recipients": ["ops@example.com"]}}).email
+    mailer = Mailer(lambda: email, hostname="box.example", sender=sender)
+    mailer.submit(alert)
+    mailer.submit(alert)
+    mailer.close()
+    with caplog.at_level(logging.ERROR):
+        mailer.run(threading.Event())
+    assert mailer.failed == 1 and mailer.sent == 1 and len(sent) == 2
+    assert "unexpected error" in caplog.text and "KeyError: 'a bug in a sender'" in caplog.text

@@ -8,7 +8,7 @@ from sysmedic.analysis.assess import assess
 from sysmedic.collect.records import Snapshot, SystemMetrics, UserUsage
 from sysmedic.config import config_from_dict
 from sysmedic.server import protocol
-from sysmedic.server.protocol import AlertSummary, State
+from sysmedic.daemon.state import AlertSummary, State
 from sysmedic.storage.db import AlertRecord
 
 NOW = 1737245322  # 2025-01-19T00:08:42Z

@@ -58,7 +58,7 @@ def test_broadcaster_encodes_once_for_every_client():
     thread.start()
     assert all(client.conn.wake.wait(5) for client in clients)
     stop.set()
-    broadcaster.wake()
+    broadcaster.close()
     thread.join(5)
     items = [client.take()[0] for client in clients]
     assert items[0] is items[1] is items[2]  # one object: encoded once

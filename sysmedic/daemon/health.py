@@ -1,0 +1,96 @@
+"""``GET /health``: the spec's six keys, and whether the daemon is really working.
+
+``status`` is ``healthy`` (HTTP 200) or ``degraded`` (HTTP 503, so a load balancer or a
+monitoring probe notices) when any named thread has died, or when the sampler is late by
+more than two intervals (issue 8, defect 11). ``problems`` says why, in words. The lateness
+bound has a floor of :data:`MIN_LATE` seconds so that a sub-second ``update_interval`` on a
+busy host is not reported degraded for one slow scan.
+"""
+
+import os
+import resource
+import threading
+import time
+
+from .threads import FAILED
+
+MIN_LATE = 5.0
+
+
+def rss_bytes():
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def lateness_problem(age, interval):
+    """A sentence when a sample ``age`` seconds old is more than two intervals late, else None."""
+    if age is None:
+        return "no sample taken yet"
+    late = age - interval
+    if late > max(2 * interval, MIN_LATE):
+        return "sampler is %.1fs late (interval %gs)" % (late, interval)
+    return None
+
+
+class Health:
+    """Builds the ``/health`` answer from the daemon's parts (all read, nothing changed).
+
+    :param monotonic: the clock the sampler's ``last_sample`` is measured with.
+    """
+
+    def __init__(self, version, sampler, threads, registry, broadcaster, writer, notifiers, config,
+                 public_host, started, monotonic=time.monotonic, clock=time.time):
+        self._version = version
+        self._sampler = sampler
+        self._threads = threads
+        self._registry = registry
+        self._broadcaster = broadcaster
+        self._writer = writer
+        self._notifiers = notifiers
+        self._config = config
+        self._public_host = public_host
+        self._started = started
+        self._monotonic = monotonic
+        self._clock = clock
+
+    def problems(self):
+        """Why the daemon is degraded: a list of sentences, empty when healthy."""
+        found = ["thread %s died" % name for name, state in self._threads.states().items() if state == FAILED]
+        sampled = self._sampler.last_sample
+        age = None if sampled is None else self._monotonic() - sampled
+        late = lateness_problem(age, self._config().monitoring.update_interval)
+        if late:
+            found.append(late)
+        return found
+
+    def report(self, settings):
+        """``(http_status, body)`` for a listener with ``settings``."""
+        problems = self.problems()
+        sampled = self._sampler.last_sample
+        collect_ms = self._sampler.last_collect_ms
+        body = {
+            "status": "degraded" if problems else "healthy",
+            "running": True,
+            "clients": self._registry.count(),
+            "port": settings.port,
+            "hostname": self._public_host(settings),
+            "has_secret": True,
+            "version": self._version,
+            "problems": problems,
+            "threads": self._threads.states(),
+            "sample_age_seconds": None if sampled is None else round(self._monotonic() - sampled, 2),
+            "collect_ms": None if collect_ms is None else round(collect_ms, 2),
+            "sampler_errors": self._sampler.errors,
+            "broadcast_failures": self._broadcaster.failed,
+            "storage_dropped": self._writer.dropped,
+            "notifiers": {n.name: {"sent": n.sent, "failed": n.failed, "dropped": n.dropped}
+                          for n in self._notifiers},
+            "rss_bytes": rss_bytes(),
+            "uptime_seconds": round(self._clock() - self._started, 1),
+            "evicted_clients": self._registry.evicted,
+            "thread_count": threading.active_count(),
+        }
+        return (503 if problems else 200), body
