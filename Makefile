@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# `make run PORT=9090 SYSMEDIC_HOME=/tmp/sm` overrides both (the port is not saved).
-PORT   ?= 8060
+# `make run PORT=9090 SYSMEDIC_HOME=/tmp/sm` overrides the port of websocket.json (8060 unless
+# set; the override is not saved) and the home directory.
+PORT   ?=
 SYSMEDIC_HOME ?= $(HOME)/.sysmedic
 # Every pyenv Python 3.8+ installed here runs the fast suite (the full one runs on $(PYTHON)).
 MATRIX_PYTHONS := $(sort $(wildcard $(HOME)/.pyenv/versions/3.*/bin/python3))
@@ -36,7 +37,7 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 node-deps: $(NODE_STAMP)  ## Install the Node.js packages the tests use (ws, wscat)
 
 run: venv        ## Run the daemon in the foreground (PORT=8060, SYSMEDIC_HOME=~/.sysmedic); prints the URL
-	SYSMEDIC_HOME="$(SYSMEDIC_HOME)" $(PY) -m sysmedic daemon run --show-url --port=$(PORT)
+	SYSMEDIC_HOME="$(SYSMEDIC_HOME)" $(PY) -m sysmedic daemon run --show-url $(if $(PORT),--port=$(PORT))
 
 system-deps:     ## Install the Debian packages the tests use (openrc, chromium) when root
 	@sh tests/install-system-deps.sh

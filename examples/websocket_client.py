@@ -7,15 +7,19 @@ Usage:
   websocket_client.py URL --command ping --command info     (scripted: print replies, then exit)
 
 Interactive commands (type one and press Enter): info, alerts, users, config, ping, help, quit.
+Commands can also be piped in. When standard input is not a terminal, is closed, or reaches
+its end, the client keeps streaming until it is killed, so `websocket_client.py URL &` runs
+in the background (Ctrl-C or SIGTERM end it cleanly). Ctrl-D on a terminal quits.
 Needs websocket-client (pip install websocket-client). Reconnects with backoff when the
 connection drops; exits with a clear message when the secret is wrong or was rotated.
 
-Exit status: 0 normal, 2 bad URL, 3 invalid or rotated secret, 130 Ctrl-C.
+Exit status: 0 normal, 2 bad URL, 3 invalid or rotated secret, 130 Ctrl-C, 143 SIGTERM.
 """
 
 import argparse
 import json
 import queue
+import signal
 import sys
 import threading
 import time
@@ -147,29 +151,56 @@ def scripted(session, commands, timeout):
             raise Fatal("connection ended before every reply arrived", 1)
 
 
-def read_lines(stdin):
-    """A queue fed with stdin's lines by a reader thread; ``None`` marks the end of input."""
-    lines = queue.Queue()
+class Input:
+    """Typed or piped command lines, read by a thread into a queue.
 
-    def pump():
-        for line in stdin:
-            lines.put(line)
-        lines.put(None)
-    threading.Thread(target=pump, name="stdin", daemon=True).start()
-    return lines
+    ``ended`` is set at the end of input (or at once when there is no standard input);
+    ``quit_at_end`` says whether that means "quit" (Ctrl-D on a terminal) or "keep streaming".
+    """
+
+    def __init__(self, stdin):
+        self.lines = queue.Queue()
+        self.ended = threading.Event()
+        self.quit_at_end = bool(stdin is not None and _isatty(stdin))
+        if stdin is None:
+            self.ended.set()
+            return
+        threading.Thread(target=self._pump, args=(stdin,), name="stdin", daemon=True).start()
+
+    def _pump(self, stdin):
+        try:
+            for line in stdin:
+                self.lines.put(line)
+        except (OSError, ValueError):  # a closed or unreadable standard input
+            pass
+        self.ended.set()
+        self.lines.put(None)
 
 
-def interactive(session, lines, out):
-    """Run typed commands until quit or end of input (True), or until the connection ends (False)."""
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def interactive(session, source, out):
+    """Run commands until quit (True), or until the connection ends (False). At the end of
+    input it quits on a terminal, and otherwise goes on streaming what the server sends."""
     out.write("Commands: %s, help, quit\n" % ", ".join(COMMANDS))
     out.flush()
     while not session.closed.is_set():
+        if source.ended.is_set() and source.lines.empty():
+            if source.quit_at_end:
+                return True
+            session.closed.wait()  # streaming: nothing more to read from the input
+            return False
         try:
-            line = lines.get(timeout=0.2)
+            line = source.lines.get(timeout=0.2)
         except queue.Empty:
             continue
         if line is None:
-            return True
+            continue
         name = line.strip().lower()
         if name in ("quit", "exit"):
             return True
@@ -181,6 +212,14 @@ def interactive(session, lines, out):
             out.write("unknown command %r (type help)\n" % name)
         out.flush()
     return False
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: end like Ctrl-C does."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def main(argv=None, stdin=sys.stdin, out=sys.stdout):
@@ -198,7 +237,8 @@ def main(argv=None, stdin=sys.stdin, out=sys.stdout):
         sys.stderr.write("websocket_client.py: %s\n" % err)
         return 2
     backoff = 1.0
-    lines = None if args.command else read_lines(stdin)
+    source = None if args.command else Input(stdin)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         while True:
             try:
@@ -215,7 +255,7 @@ def main(argv=None, stdin=sys.stdin, out=sys.stdout):
                 if args.command:
                     scripted(session, args.command, args.timeout)
                     return 0
-                if interactive(session, lines, out):
+                if interactive(session, source, out):
                     return 0
                 session.closed.wait()
                 if session.close_code == SECRET_ROTATED:
@@ -229,6 +269,8 @@ def main(argv=None, stdin=sys.stdin, out=sys.stdout):
     except KeyboardInterrupt:
         sys.stderr.write("\nbye\n")
         return 130
+    except Terminated:
+        return 143
 
 
 if __name__ == "__main__":

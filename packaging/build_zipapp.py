@@ -19,8 +19,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIREMENTS = os.path.join(ROOT, "packaging", "zipapp-requirements.txt")
 SHEBANG = b"#!/usr/bin/env python3\n"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# Parseable by Python 2.7 and 3.6: an old interpreter gets one line, not a SyntaxError.
 MAIN = b'''"""SysMedic zipapp entry point."""
 import sys
+
+import sysmedic
+
+sysmedic.require_supported_python()
 
 from sysmedic.cli import main
 

@@ -161,8 +161,8 @@ class Registry:
 class Broadcaster:
     """Encodes published messages once and offers them to every client.
 
-    A message that cannot be encoded (a NaN in the figures) is logged with its traceback and
-    skipped; the thread goes on with the next one (issue 8, defect 11).
+    A message that fails (one that cannot be encoded, such as a NaN in the figures) is logged
+    with its traceback and skipped; the thread goes on with the next one (issue 8, defect 11).
 
     :param limit: messages waiting to be encoded at most (the oldest update is dropped first).
     :param clock: epoch seconds, for timestamps.
@@ -186,12 +186,11 @@ class Broadcaster:
                 return
             for pending in items:
                 try:
-                    item = outgoing(protocol.encode(pending.kind, pending.data, self._clock()), pending.droppable)
-                except (ValueError, TypeError):
+                    self._fan_out(outgoing(protocol.encode(pending.kind, pending.data, self._clock()),
+                                           pending.droppable))
+                except Exception:  # e.g. a NaN that JSON cannot carry: log it, go on with the next
                     self.failed += 1
-                    log.exception("cannot encode a %s message: not sent", pending.kind)
-                    continue
-                self._fan_out(item)
+                    log.exception("%s message not broadcast", pending.kind)
 
     def _fan_out(self, item):
         for client in self._registry.clients():

@@ -45,6 +45,7 @@ def check_page(shown):
     for kind in ("pong", "alerts_response", "config_response", "system_info_response", "welcome"):
         assert kind in shown["log"], kind
     assert shown["problems"] == []
+    assert shown["alertSummary"] == "No unresolved alerts (0 in total)" and shown["alerts"] == []
 
 
 @needs_browser
@@ -72,6 +73,17 @@ def _up(url):
 @needs_browser
 def test_page_served_by_the_daemon(daemon, tmp_path):
     check_page(drive_browser(daemon.url("/"), daemon, tmp_path))
+
+
+@needs_browser
+def test_alerts_panel_shows_what_get_alerts_says(make_daemon, tmp_path):
+    """Issue 8, defect 10: the panel stayed "No alerts received." after a get_alerts reply with
+    unresolved alerts. memory_threshold 1 opens a system:memory alert on the first sample."""
+    daemon = make_daemon(config={"monitoring": {"update_interval": 0.2, "memory_threshold": 1}})
+    wait_for(lambda: daemon.control("dashboard")["json"]["unresolved_alerts"] == 1, 10, what="an open alert")
+    shown = drive_browser(daemon.url("/"), daemon, tmp_path)
+    assert shown["alertSummary"] == "1 unresolved alert (1 in total)"
+    assert len(shown["alerts"]) == 1 and shown["alerts"][0].startswith("High memory usage: ")
 
 
 def test_daemon_serves_the_packaged_page_with_a_strict_policy(daemon):

@@ -42,8 +42,8 @@ def test_quick_start_as_documented(home):
         result = cli(home, "daemon", "start", check=True)
         assert "SysMedic daemon started" in result.stdout and "sysmedic://" in result.stdout
         status = cli(home, "websocket", "status", check=True).stdout
-        assert "Daemon:      running" in status and "enabled, port %d" % port in status
-        assert "Clients:     0" in status
+        assert "Daemon:         running" in status and "enabled, port %d" % port in status
+        assert "Clients:        0" in status
         url = [line.split()[-1] for line in status.splitlines() if line.startswith("URL:")][0]
         assert url.startswith("sysmedic://") and url.endswith(":%d/" % port)
         health = json.loads(http_get("http://127.0.0.1:%d/health" % port)[2])
@@ -159,6 +159,46 @@ def test_websocket_start_stop_apply_live(make_daemon):
     assert daemon.health()["running"] is True
 
 
+def listening_on(port):
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp)."""
+    found = set()
+    with open("/proc/net/tcp") as handle:
+        for line in handle.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+@pytest.mark.parametrize("how", ["sighup", "websocket start"])
+def test_a_new_address_on_the_same_port_rebinds(make_daemon, how):
+    """Issue 8, defect 4: changing only ``host`` failed with "port N is already in use": the
+    daemon collided with its own listener."""
+    daemon = make_daemon(websocket={"host": "0.0.0.0"})
+    assert listening_on(daemon.port) == {"0.0.0.0"}
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    recv(ws)
+    path = os.path.join(daemon.home, "websocket.json")
+    with open(path) as handle:
+        settings = json.load(handle)
+    settings["host"] = "127.0.0.1"
+    with open(path, "w") as handle:
+        json.dump(settings, handle)
+    if how == "sighup":
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in daemon.log() or "reload failed" in daemon.log(), 10,
+                 what="reload")
+    else:
+        result = cli(daemon.home, "websocket", "start", str(daemon.port))
+        assert result.returncode == 0, result.stderr
+        assert "listening on port %d" % daemon.port in result.stdout
+    assert "already in use" not in daemon.log() and "reload failed" not in daemon.log()
+    assert listening_on(daemon.port) == {"127.0.0.1"}
+    assert close_code(ws) == 1001  # its listener moved
+    assert daemon.health()["port"] == daemon.port
+
+
 def test_websocket_start_to_a_busy_port_fails_and_keeps_the_old_one(make_daemon):
     daemon = make_daemon()
     with socket.socket() as busy:
@@ -185,7 +225,7 @@ def test_new_secret_without_a_daemon(home):
     assert result.returncode == 1
     assert result.stderr == "sysmedic: the daemon is not running (start it with: sysmedic daemon start)\n"
     status = cli(home, "websocket", "status")
-    assert status.returncode == 0 and "Daemon:      stopped" in status.stdout
+    assert status.returncode == 0 and "Daemon:         stopped" in status.stdout
 
 
 def test_sighup_reloads_config_and_keeps_running(make_daemon):
@@ -199,7 +239,7 @@ def test_sighup_reloads_config_and_keeps_running(make_daemon):
             message = recv(ws)
             if message["type"] == "config_response":
                 return message["data"]
-    assert config()["cpu_threshold"] == 80
+    assert config()["cpu_threshold"] == 100  # the harness's quiet threshold
     assert cli(daemon.home, "config", "set", "cpu_threshold", "91", check=True).returncode == 0
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: config()["cpu_threshold"] == 91, 5, what="reloaded threshold")
@@ -208,6 +248,25 @@ def test_sighup_reloads_config_and_keeps_running(make_daemon):
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "reload failed, keeping the running configuration" in daemon.log(), 5, what="reload error")
     assert config()["cpu_threshold"] == 91 and daemon.proc.poll() is None
+    ws.close()
+
+
+def test_config_set_applies_to_the_running_daemon_and_says_so(daemon):
+    """Issue 8, defect 3: `config set` saved the file and said nothing about the daemon."""
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    recv(ws)
+
+    def config():
+        ws.send(json.dumps({"type": "get_config", "request_id": "c"}))
+        while True:
+            message = recv(ws)
+            if message["type"] == "config_response":
+                return message["data"]
+    result = cli(daemon.home, "config", "set", "persistent_time", "30", check=True)
+    assert result.stdout.splitlines() == [
+        "monitoring.persistent_time = 30m (saved to %s)" % os.path.join(daemon.home, "config.json"),
+        "Applied to the running daemon (pid %d)." % daemon.proc.pid]
+    assert config()["persistent_time"] == "30m0s"  # at once: no SIGHUP, no restart
     ws.close()
 
 

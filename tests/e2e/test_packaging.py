@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -75,10 +76,17 @@ def test_systemd_unit_is_valid_and_keeps_proc_readable(world, tmp_path):
 
 
 def test_systemd_command_lines_against_the_zipapp(world):
-    """ExecStart as systemd runs it, ExecReload's SIGHUP reloads, stop's SIGTERM exits 0."""
+    """ExecStart as systemd runs it (Type=notify: READY=1 once serving, WATCHDOG=1 within
+    WatchdogSec), ExecReload's SIGHUP reloads, stop's SIGTERM exits 0."""
     service = unit()["Service"]
+    assert (service["Type"], service["NotifyAccess"]) == ("notify", "main")
+    watchdog_usec = int(service["WatchdogSec"].rstrip("s")) * 10**6
     command = service["ExecStart"].replace("/usr/bin/sysmedic", world["daemon"]).split()
-    env = dict(os.environ, SYSMEDIC_HOME=world["home"])
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(world["dir"], "notify"))
+    notify.settimeout(30)
+    env = dict(os.environ, SYSMEDIC_HOME=world["home"], NOTIFY_SOCKET=os.path.join(world["dir"], "notify"),
+               WATCHDOG_USEC=str(watchdog_usec))
     output = os.path.join(world["dir"], "journal")  # what systemd would put in the journal
     with open(output, "wb") as journal:
         proc = subprocess.Popen(command, env=env, stdout=journal, stderr=subprocess.STDOUT)
@@ -87,7 +95,10 @@ def test_systemd_command_lines_against_the_zipapp(world):
         with open(output) as handle:
             return handle.read()
     try:
-        wait_for(lambda: proc.poll() is None and healthy(world["port"]), 30, what="unit's ExecStart serving")
+        assert notify.recv(4096).startswith(b"READY=1\nMAINPID=%d" % proc.pid)
+        assert healthy(world["port"])
+        notify.settimeout(watchdog_usec / 1e6)
+        assert notify.recv(4096) == b"WATCHDOG=1"
         assert service["ExecReload"].split()[1] == "-HUP"
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "configuration reloaded" in journal_text(), 10, what="reload")
@@ -95,6 +106,7 @@ def test_systemd_command_lines_against_the_zipapp(world):
         proc.send_signal(signal.SIGTERM)  # systemd's stop: KillSignal defaults to SIGTERM
         assert proc.wait(15) == 0
     finally:
+        notify.close()
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in journal_text()

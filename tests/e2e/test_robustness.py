@@ -207,7 +207,7 @@ def test_server_pings_keep_idle_connections_alive(make_daemon):
 
 
 def test_abrupt_disconnects_mid_frame_return_clients_and_threads_to_baseline(daemon):
-    baseline = daemon.health()["threads"]
+    baseline = daemon.health()["thread_count"]
     for _ in range(10):
         sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
         sock.sendall(handshake(daemon))
@@ -215,7 +215,7 @@ def test_abrupt_disconnects_mid_frame_return_clients_and_threads_to_baseline(dae
         sock.sendall(b"\x81\xfe\x10")  # the first bytes of a 4 KiB frame, then gone
         sock.close()
     wait_for(lambda: daemon.health()["clients"] == 0, 5, what="clients back to 0")
-    wait_for(lambda: daemon.health()["threads"] <= baseline, 5, what="threads back to baseline")
+    wait_for(lambda: daemon.health()["thread_count"] <= baseline, 5, what="threads back to baseline")
 
 
 def test_http_10_upgrade_is_refused(daemon):

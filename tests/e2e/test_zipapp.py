@@ -120,7 +120,7 @@ def test_daemon_start_and_stop_from_the_zipapp(pyz, tmp_path):
     assert started.returncode == 0 and "sysmedic://" in started.stdout, started.stderr
     try:
         assert run("daemon", "status").returncode == 0
-        assert "Connection:  listening" in run("websocket", "status").stdout
+        assert "Connection:     listening" in run("websocket", "status").stdout
     finally:
         assert run("daemon", "stop").returncode == 0
     assert run("daemon", "status").returncode == 3
@@ -163,3 +163,27 @@ def test_unprivileged_user_with_unwritable_home(pyz):
             assert info.st_uid != 0 and stat.S_IMODE(info.st_mode) == 0o600, name
     finally:
         shutil.rmtree(place)
+
+
+def old_pythons():
+    """Every pyenv Python below 3.8 installed here (2.7, 3.6 and 3.7 on these machines)."""
+    found = {}
+    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/[23].*/bin/python"))):
+        match = re.search(r"/versions/(\d+)\.(\d+)\.(\d+)/", path)
+        if match and (int(match.group(1)), int(match.group(2))) < (3, 8):
+            found[".".join(match.groups())] = path
+    return found
+
+
+@pytest.mark.skipif(not old_pythons(), reason="no pyenv Python below 3.8 installed")
+@pytest.mark.parametrize("argv", [["--version"], ["daemon", "run"], ["bogus"], []])
+def test_python_below_3_8_gets_one_line_whatever_the_command(pyz, tmp_path, argv):
+    """Issue 8, defect 7: the zipapp printed --version, then died in docopt with a SyntaxError."""
+    checkout = [os.path.join(ROOT, "bin", "sysmedic")]
+    for version, python in old_pythons().items():
+        for entry, cwd in (([pyz], ROOT), (checkout, ROOT), (["-m", "sysmedic"], ROOT)):
+            result = subprocess.run([python] + entry + argv, capture_output=True, text=True, timeout=30, cwd=cwd,
+                                    env=dict(os.environ, SYSMEDIC_HOME=str(tmp_path / "home"), PYTHONPATH=ROOT))
+            assert (result.returncode, result.stdout, result.stderr) == (
+                1, "", "sysmedic needs Python 3.8 or newer; this is %s\n" % version), (python, entry)
+    assert not os.path.exists(str(tmp_path / "home"))

@@ -34,6 +34,10 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
     }
     await page.waitForFunction(() => ['alerts_response', 'config_response', 'system_info_response']
       .every((t) => document.getElementById('log').textContent.includes(t)), null, { timeout: 15000 });
+    await page.waitForFunction(() => /in total\)$/.test(document.getElementById('alert-summary').textContent),
+      null, { timeout: 15000 });
+    result.alertSummary = await page.textContent('#alert-summary');
+    result.alerts = await page.$$eval('#alerts li', (items) => items.map((i) => i.textContent));
     result.log = await page.textContent('#log');
     result.problems = problems;
     await page.screenshot({ path: screenshot, fullPage: true });

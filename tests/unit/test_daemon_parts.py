@@ -1,0 +1,390 @@
+"""The daemon's parts without a daemon: Sampler and StorageWriter with injected clocks and fakes,
+thread supervision, /health, the broadcaster's survival, mailboxes, systemd notify."""
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from sysmedic.analysis.alerts import Condition
+from sysmedic.collect.records import Snapshot, SystemMetrics, UserUsage
+from sysmedic.config import config_from_dict
+from sysmedic.daemon.health import Health
+from sysmedic.daemon.sampler import Sampler
+from sysmedic.daemon.state import Shared
+from sysmedic.daemon.systemd import SystemdNotifier
+from sysmedic.daemon.threads import Threads
+from sysmedic.daemon.writer import StorageWriter, summary
+from sysmedic.mailbox import BYPASSED, CLOSED, DROPPED, QUEUED, Mailbox, droppable_first, drop_oldest, refuse_new
+from sysmedic.server.clients import Broadcaster, Client, Registry
+from sysmedic.storage import Storage
+
+NOW = 1737245322.0
+
+
+def snapshot(cpu=10.0, memory=10.0, users=(), at=NOW):
+    system = SystemMetrics(cpu, 2, memory, 8 * 10**9, 4 * 10**9, 30.0, 3600.0, (0.1, 0.2, 0.3), 1000.0)
+    return Snapshot(at, system, tuple(users), False, 5.0, 0.002)
+
+
+class Clock:
+    def __init__(self, now=100.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+class FakeCollector:
+    def __init__(self, snapshots):
+        self._snapshots = list(snapshots)
+        self.calls = 0
+
+    def sample(self):
+        self.calls += 1
+        item = self._snapshots.pop(0) if len(self._snapshots) > 1 else self._snapshots[0]
+        if isinstance(item, Exception):
+            raise item
+        if callable(item):
+            return item()
+        return item
+
+
+class FakeWriter:
+    def __init__(self):
+        self.calls = []
+
+    def open_alert(self, condition, state):
+        self.calls.append(("open", condition.cause))
+
+    def resolve_causes(self, causes):
+        self.calls.append(("resolve", tuple(causes)))
+
+    def record_history(self, snapshot, status, users):
+        self.calls.append(("history", snapshot.time))
+
+    def prune(self, before):
+        self.calls.append(("prune", before))
+
+
+class FakeBroadcaster:
+    def __init__(self):
+        self.published = []
+
+    def publish(self, kind, data, droppable=True):
+        self.published.append((kind, data))
+
+
+def make_sampler(snapshots, config=None, clock=None, **options):
+    config = config_from_dict(config or {"monitoring": {"monitoring_interval": 60, "retain_days": 30}})
+    parts = dict(collector=FakeCollector(snapshots), shared=Shared(None), writer=FakeWriter(),
+                 broadcaster=FakeBroadcaster(), clock=clock or Clock())
+    sampler = Sampler(parts["collector"], lambda: config, parts["shared"], parts["writer"], parts["broadcaster"],
+                      "Test OS", "9.9", monotonic=parts["clock"], **options)
+    return sampler, parts
+
+
+# -- Sampler --------------------------------------------------------------------------------------
+
+def test_sampler_publishes_a_state_and_a_system_update_per_step():
+    sampler, parts = make_sampler([snapshot(cpu=42.0, users=[UserUsage("ann", 1000, 30.0, 1.0, 3)])])
+    sampler.step()
+    state = parts["shared"].state()
+    assert state.snapshot.system.cpu_usage == 42.0 and [u.username for u in state.users] == ["ann"]
+    assert state.system_name == "Test OS" and state.version == "9.9"
+    kind, data = parts["broadcaster"].published[0]
+    assert kind == "system_update" and data["cpu_usage"] == 42.0 and data["status"] == "Light Usage"
+    assert sampler.last_sample == 100.0 and sampler.last_collect_ms == pytest.approx(2.0)
+
+
+def test_sampler_opens_an_alert_once_and_resolves_it_when_the_condition_clears():
+    sampler, parts = make_sampler([snapshot(memory=95.0), snapshot(memory=96.0), snapshot(memory=20.0)])
+    for _ in range(3):
+        sampler.step()
+        parts["clock"].now += 5
+    alerts = [call for call in parts["writer"].calls if call[0] in ("open", "resolve")]
+    assert alerts == [("open", "system:memory"), ("resolve", ("system:memory",))]
+
+
+def test_sampler_knows_the_alerts_already_open_in_the_database():
+    sampler, parts = make_sampler([snapshot(memory=95.0)], active_causes={"system:memory"})
+    sampler.step()
+    assert [call for call in parts["writer"].calls if call[0] == "open"] == []
+
+
+def test_history_every_monitoring_interval_and_pruning_every_hour():
+    sampler, parts = make_sampler([snapshot()])
+    for _ in range(2 * 720 + 1):  # two hours of 5 s samples
+        sampler.step()
+        parts["clock"].now += 5
+    calls = parts["writer"].calls
+    assert sum(call[0] == "history" for call in calls) == 2 * 60 + 1  # once a minute
+    prunes = [call for call in calls if call[0] == "prune"]
+    assert len(prunes) == 3 and prunes[0] == ("prune", NOW - 30 * 86400)
+
+
+def test_sampler_run_survives_a_failed_sample_and_feeds_the_heartbeat():
+    beats = []
+    stop = threading.Event()
+    done = threading.Event()
+
+    def last():
+        done.set()
+        return snapshot()
+    sampler, parts = make_sampler([snapshot(), OSError("proc vanished"), snapshot(), last],
+                                  config={"monitoring": {"update_interval": 0.01}},
+                                  clock=time.monotonic, heartbeat=lambda: beats.append(1))
+    thread = threading.Thread(target=sampler.run, args=(stop,))
+    thread.start()
+    assert done.wait(10)
+    stop.set()
+    thread.join(10)
+    assert sampler.errors == 1 and len(beats) >= 3 and parts["collector"].calls >= 4
+
+
+def test_a_hung_sample_stops_the_heartbeat_and_health_reports_the_sampler_late():
+    """Issue 8, defect 11: a hung sampler must get the daemon restarted (systemd's watchdog is fed
+    from the heartbeat) and /health must answer 503."""
+    release = threading.Event()
+    hung = threading.Event()
+
+    def hang():
+        hung.set()
+        release.wait(30)
+        return snapshot()
+    beats = []
+    clock = Clock(1000.0)
+    sampler, parts = make_sampler([snapshot(), hang], config={"monitoring": {"update_interval": 0.01}},
+                                  heartbeat=lambda: beats.append(clock.now), heartbeat_every=0.005)
+    sampler._monotonic = time.monotonic  # real time for the loop's waits
+    stop = threading.Event()
+    thread = threading.Thread(target=sampler.run, args=(stop,))
+    thread.start()
+    try:
+        assert hung.wait(10)
+        count = len(beats)
+        assert not release.wait(0.2)  # the measuring window: 20 intervals with a hung sample
+        assert len(beats) == count and count >= 1
+        # What /health says while the sample hangs past the 5 s floor of lateness.
+        health = make_health(sampler, Threads(threading.Event()), monotonic=lambda: sampler.last_sample + 6.2)
+        code, body = health.report(make_settings())
+        assert code == 503 and body["status"] == "degraded"
+        assert body["problems"][0].startswith("sampler is ") and "late (interval 0.01s)" in body["problems"][0]
+    finally:
+        release.set()
+        stop.set()
+        thread.join(10)
+
+
+# -- /health ------------------------------------------------------------------------------------
+
+def make_settings():
+    from sysmedic.config import WebSocketSettings
+    return WebSocketSettings(port=8060)
+
+
+class Quiet:
+    failed = dropped = sent = 0
+    name = "email"
+
+
+def make_health(sampler, threads, monotonic, interval=0.01):
+    config = config_from_dict({"monitoring": {"update_interval": interval}})
+    return Health("9.9", sampler, threads, Registry(5), Quiet(), Quiet(), [Quiet()], lambda: config,
+                  lambda settings: "box.example", started=0.0, monotonic=monotonic, clock=lambda: 10.0)
+
+
+def test_health_is_200_while_threads_run_and_samples_are_fresh(caplog):
+    sampler, _ = make_sampler([snapshot()])
+    sampler.step()
+    stop = threading.Event()
+    threads = Threads(stop)
+    threads.start("waiter", lambda stop: stop.wait())
+    try:
+        code, body = make_health(sampler, threads, monotonic=lambda: sampler.last_sample + 1.0, interval=5).report(
+            make_settings())
+        assert code == 200 and body["status"] == "healthy" and body["problems"] == []
+        assert body["threads"] == {"waiter": "running"} and body["sample_age_seconds"] == 1.0
+        for key in ("running", "clients", "port", "hostname", "has_secret"):
+            assert key in body
+        late = make_health(sampler, threads, monotonic=lambda: sampler.last_sample + 15.1, interval=5)
+        assert late.report(make_settings())[0] == 503  # 10.1 s late: more than two 5 s intervals
+        assert make_health(sampler, threads, monotonic=lambda: sampler.last_sample + 14.9,
+                           interval=5).report(make_settings())[0] == 200
+    finally:
+        stop.set()
+
+
+def test_a_thread_that_dies_is_logged_with_its_traceback_and_makes_health_degraded(caplog):
+    stop = threading.Event()
+    failures = []
+    threads = Threads(stop, on_failure=failures.append)
+
+    def broken(stop):
+        raise ZeroDivisionError("injected bug")
+    with caplog.at_level(logging.ERROR):
+        threads.start("broadcaster", broken).join(5)
+        threads.start("quitter", lambda stop: None).join(5)  # returned while the daemon runs
+    assert failures == ["broadcaster", "quitter"]
+    assert threads.states() == {"broadcaster": "failed", "quitter": "failed"}
+    assert "thread broadcaster died" in caplog.text and "ZeroDivisionError: injected bug" in caplog.text
+    assert "Traceback" in caplog.text and "thread quitter ended before the daemon stopped" in caplog.text
+    sampler, _ = make_sampler([snapshot()])
+    sampler.step()
+    code, body = make_health(sampler, threads, monotonic=lambda: sampler.last_sample, interval=5).report(
+        make_settings())
+    assert code == 503 and body["problems"] == ["thread broadcaster died", "thread quitter died"]
+
+
+def test_threads_that_end_on_stop_are_stopped_not_failed():
+    stop = threading.Event()
+    threads = Threads(stop)
+    threads.start("waiter", lambda stop: stop.wait())
+    stop.set()
+    assert threads.join("waiter", 5) and threads.states() == {"waiter": "stopped"} and threads.failed() == []
+
+
+# -- the broadcaster ------------------------------------------------------------------------------
+
+class FakeConn:
+    def __init__(self):
+        self.wake = threading.Event()
+
+
+def test_a_message_that_cannot_be_encoded_is_logged_and_the_broadcaster_goes_on(caplog):
+    """Issue 8, defect 11: a NaN killed the broadcaster and every client stopped getting updates."""
+    registry = Registry(5)
+    client = Client(FakeConn(), "peer")
+    registry.reserve()
+    registry.add(client)
+    broadcaster = Broadcaster(registry, clock=lambda: NOW)
+    broadcaster.publish("system_update", {"cpu_usage": math.nan})
+    broadcaster.publish("system_update", {"cpu_usage": 1.0})
+    broadcaster.close()
+    with caplog.at_level(logging.ERROR):
+        broadcaster.run(threading.Event())
+    assert broadcaster.failed == 1 and "system_update message not broadcast" in caplog.text
+    assert "Out of range float values are not JSON compliant" in caplog.text
+    assert [item.text for item in client.take()] == [
+        '{"type":"system_update","data":{"cpu_usage":1.0},"timestamp":"2025-01-19T00:08:42Z"}']
+
+
+# -- StorageWriter --------------------------------------------------------------------------------
+
+CPU = Condition("system:cpu", "critical", "High CPU usage: 95.0% (threshold 80%); top users: ann 90.0%", ("ann",))
+
+
+def writer_state():
+    sampler, parts = make_sampler([snapshot(cpu=95.0)])
+    sampler.step()
+    return parts["shared"].state()
+
+
+def test_storage_writer_applies_operations_in_order_and_reports_alerts(tmp_path):
+    opened, summaries = [], []
+    writer = StorageWriter(str(tmp_path / "s.db"), on_alert=lambda record, state: opened.append(record),
+                           on_summary=summaries.append)
+    with Storage(writer.path):
+        pass
+    state = writer_state()
+    first = writer.open_alert(CPU, state)
+    again = writer.open_alert(CPU, state)  # the same cause: no second alert, no second broadcast
+    resolved = writer.resolve_causes(["system:cpu"])
+    writer.close()
+    writer.run(threading.Event())
+    assert first.result(0).id == again.result(0).id and resolved.result(0) == 1
+    assert [record.cause for record in opened] == ["system:cpu"]
+    assert [(s.unresolved, s.total) for s in summaries] == [(1, 1), (0, 1)]
+    assert summaries[0].recent[0].startswith("High CPU usage: 95.0%")
+
+
+def test_a_full_storage_queue_refuses_new_operations_and_fails_their_future(tmp_path, caplog):
+    writer = StorageWriter(str(tmp_path / "s.db"), on_alert=None, on_summary=None, limit=2)
+    futures = [writer.submit(lambda storage, n=n: n, "op %d" % n) for n in range(3)]
+    with pytest.raises(RuntimeError, match="storage queue full"):
+        futures[2].result(0)
+    assert writer.dropped == 1 and "storage queue full: dropped op 2" in caplog.text
+    writer.close()
+    writer.run(threading.Event())
+    assert [f.result(0) for f in futures[:2]] == [0, 1]
+
+
+def test_a_failing_operation_is_logged_and_the_writer_goes_on(tmp_path, caplog):
+    writer = StorageWriter(str(tmp_path / "s.db"), on_alert=None, on_summary=None)
+
+    def broken(storage):
+        raise ValueError("bad row")
+    bad = writer.submit(broken, "broken op")
+    good = writer.submit(lambda storage: summary(storage), "summary")
+    writer.close()
+    with caplog.at_level(logging.ERROR):
+        writer.run(threading.Event())
+    with pytest.raises(ValueError):
+        bad.result(0)
+    assert good.result(0).total == 0 and "storage operation failed: broken op" in caplog.text
+
+
+# -- Mailbox ------------------------------------------------------------------------------------
+
+class Item:
+    def __init__(self, name, droppable=True):
+        self.name, self.droppable = name, droppable
+
+
+def test_mailbox_policies():
+    box = Mailbox(2, drop_oldest)
+    assert [box.put(n) for n in (1, 2, 3)] == [QUEUED, QUEUED, QUEUED] and box.take_all() == [2, 3]
+    box = Mailbox(2, refuse_new)
+    assert [box.put(n) for n in (1, 2, 3)] == [QUEUED, QUEUED, DROPPED] and box.take_all() == [1, 2]
+    assert box.dropped == 1
+    box = Mailbox(2, droppable_first)
+    alert, update = Item("alert", droppable=False), Item("update")
+    box.put(alert)
+    box.put(update)
+    assert box.put(Item("alert2", droppable=False)) == QUEUED  # the update goes, alerts stay
+    assert box.put(Item("update2")) == DROPPED                 # only alerts queued: refuse an update
+    assert box.put(Item("alert3", droppable=False)) == QUEUED  # ...but not an alert: the oldest goes
+    assert [item.name for item in box.take_all()] == ["alert2", "alert3"]
+
+
+def test_mailbox_bypass_get_and_close():
+    box = Mailbox(3)
+    assert box.put("direct", bypass=lambda: True) == BYPASSED and len(box) == 0
+    box.put("a")
+    assert box.put("b", bypass=lambda: True) == QUEUED  # something waits: order is kept
+    got = []
+    thread = threading.Thread(target=lambda: got.extend([box.get(), box.get(), box.get()]))
+    thread.start()
+    box.close()
+    thread.join(5)
+    assert got == ["a", "b", CLOSED] and box.get_all() == []
+
+
+# -- systemd notify -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("abstract", [False, True])
+def test_systemd_notifier_sends_datagrams_to_notify_socket(tmp_path, abstract):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = "\0sysmedic-test-%d" % os.getpid() if abstract else str(tmp_path / "notify")
+    server.bind(name)
+    server.settimeout(5)
+    try:
+        notifier = SystemdNotifier({"NOTIFY_SOCKET": "@" + name[1:] if abstract else name,
+                                    "WATCHDOG_USEC": "4000000", "WATCHDOG_PID": str(os.getpid())})
+        assert notifier.ping_every() == 2.0
+        assert notifier.ready("serving") and notifier.watchdog() and notifier.stopping()
+        received = [server.recv(4096).decode() for _ in range(3)]
+        assert received == ["READY=1\nMAINPID=%d\nSTATUS=serving" % os.getpid(), "WATCHDOG=1", "STOPPING=1"]
+        notifier.close()
+    finally:
+        server.close()
+
+
+def test_systemd_notifier_is_silent_without_systemd_and_ignores_another_pids_watchdog():
+    assert not SystemdNotifier({}).ready() and SystemdNotifier({}).ping_every() is None
+    other = SystemdNotifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert other.ping_every() is None and other.watchdog() is False  # the socket is gone: logged once
