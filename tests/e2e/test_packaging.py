@@ -1,6 +1,7 @@
 """Init scripts, systemd unit, .deb and pip install, each run for real against the zipapp."""
 
 import configparser
+import glob
 import json
 import os
 import shutil
@@ -188,6 +189,11 @@ def test_openrc_script_actions(world):
         subprocess.run([service, "zap"], capture_output=True)
         if made_softlevel:
             os.unlink(softlevel)
+        for group in glob.glob("/sys/fs/cgroup/*/%s" % name) + glob.glob("/sys/fs/cgroup/%s" % name):
+            try:  # openrc-run makes a cgroup per service and leaves it behind
+                os.rmdir(group)
+            except OSError:
+                pass
 
 
 # -- .deb and pip ----------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""Real CPU loads as throw-away users, each in its own cgroup: the oracle per-user figures are
+checked against (the kernel's own counter, never a constant).
+
+A :class:`CgroupLoad` starts a command as a user (``setpriv``) inside a fresh cgroup (v2
+``cpu.stat usage_usec`` where a unified hierarchy is mounted, else v1 ``cpuacct.usage``) and
+records the counter with wall-clock times from a background thread, so the CPU it used in any
+window (``used(start, end)``, interpolated) can be compared with what SysMedic reported for
+the same window (the ``sample_time`` of two samples). Needs root.
+"""
+
+import bisect
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+ROOTS = (("/sys/fs/cgroup/unified", "cpu.stat"), ("/sys/fs/cgroup", "cpu.stat"),
+         ("/sys/fs/cgroup/cpuacct", "cpuacct.usage"))
+
+
+def cgroup_root():
+    """``(directory, counter file)`` of a cgroup hierarchy we can make groups in, or None."""
+    if os.geteuid() != 0:
+        return None
+    for root, counter in ROOTS:
+        if os.path.exists(os.path.join(root, counter)) or os.path.exists(os.path.join(root, "cgroup.procs")):
+            probe = os.path.join(root, "sysmedic-probe-%d" % os.getpid())
+            try:
+                os.mkdir(probe)
+            except OSError:
+                continue
+            usable = os.path.exists(os.path.join(probe, counter))
+            os.rmdir(probe)
+            if usable:
+                return root, counter
+    return None
+
+
+def can_run_loads():
+    return cgroup_root() is not None and shutil.which("setpriv") is not None
+
+
+class CgroupLoad:
+    """``command`` (argv) run as ``user`` in its own cgroup, until :meth:`stop`.
+
+    :param period: seconds between readings of the cgroup's CPU counter.
+    """
+
+    def __init__(self, command, user="nobody", group="nogroup", period=0.02):
+        root, self._counter = cgroup_root()
+        self.path = os.path.join(root, "sysmedic-load-%d-%d" % (os.getpid(), id(self)))
+        os.mkdir(self.path)
+        self._times, self._usage = [], []
+        self._stopped = threading.Event()
+        # The shell joins the cgroup, then becomes the load: nothing runs outside the group.
+        join = 'echo $$ > "%s/cgroup.procs" && exec "$@"' % self.path
+        self.proc = subprocess.Popen(["sh", "-c", join, "load", "setpriv", "--reuid=%s" % user,
+                                      "--regid=%s" % group, "--clear-groups"] + list(command),
+                                     start_new_session=True)
+        self._reader = threading.Thread(target=self._record, args=(period,), daemon=True)
+        self._reader.start()
+
+    def usage_seconds(self):
+        """CPU seconds used by everything that ever ran in the group, now."""
+        with open(os.path.join(self.path, self._counter)) as handle:
+            text = handle.read()
+        if self._counter == "cpuacct.usage":
+            return int(text) / 1e9
+        return int(dict(line.split() for line in text.splitlines())["usage_usec"]) / 1e6
+
+    def _record(self, period):
+        while not self._stopped.is_set():
+            before = time.time()
+            usage = self.usage_seconds()
+            after = time.time()
+            self._times.append((before + after) / 2)
+            self._usage.append(usage)
+            self._stopped.wait(period)
+
+    def at(self, when):
+        """The counter at wall time ``when``, interpolated between readings (None if outside)."""
+        times, usage = self._times[:], self._usage[:len(self._times)]
+        index = bisect.bisect_left(times, when)
+        if index == 0 or index >= len(times):
+            return None
+        t0, t1 = times[index - 1], times[index]
+        u0, u1 = usage[index - 1], usage[index]
+        return u0 + (u1 - u0) * (when - t0) / (t1 - t0) if t1 > t0 else u1
+
+    def share(self, start, end, cores):
+        """The load's share of the whole machine (0-100) between two wall times, or None."""
+        first, last = self.at(start), self.at(end)
+        if first is None or last is None or end <= start:
+            return None
+        return 100.0 * (last - first) / ((end - start) * cores)
+
+    def wait_running(self, timeout=10.0):
+        """Wait until the load has used some CPU inside its group."""
+        deadline = time.monotonic() + timeout
+        while self.usage_seconds() < 0.05:
+            if time.monotonic() > deadline:
+                raise AssertionError("the load did not start")
+            time.sleep(0.02)  # polling with a deadline
+
+    def stop(self, timeout=10.0):
+        """Kill everything in the group, wait for it to empty, remove it (once; later calls
+        do nothing)."""
+        if not os.path.isdir(self.path):
+            return
+        self._stopped.set()
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(os.path.join(self.path, "cgroup.procs")) as handle:
+                pids = [int(pid) for pid in handle.read().split()]
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if time.monotonic() > deadline:
+                raise AssertionError("cgroup %s did not empty" % self.path)
+            time.sleep(0.02)  # polling with a deadline for the kills to land
+        if self.proc.poll() is None:
+            self.proc.wait(timeout)
+        self._reader.join(timeout)
+        os.rmdir(self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
