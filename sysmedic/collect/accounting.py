@@ -105,14 +105,14 @@ def user_cpu(prev, raw, span, busy):
     seen_by_parent = {}
     for pid, row in before.items():
         current = now.get(pid)
-        if current is None or current[2] != row[2]:  # exited (or its pid was reused)
-            seen_by_parent[row[1]] = seen_by_parent.get(row[1], 0) + row[3] + row[4]
+        if current is None or current.start != row.start:  # exited (or its pid was reused)
+            seen_by_parent[row.ppid] = seen_by_parent.get(row.ppid, 0) + row.cpu + row.child_cpu
     born_after = prev.now_start_units
     ticks = {}
     for pid, (uid, _ppid, start, cpu, child, _rss) in now.items():
         old = before.get(pid)
-        if old is not None and old[2] == start:
-            own, reaped = cpu - old[3], child - old[4]
+        if old is not None and old.start == start:
+            own, reaped = cpu - old.cpu, child - old.child_cpu
         elif start >= born_after:  # born inside the interval: all its time is new
             own, reaped = cpu, child
         else:  # missed by the previous scan: its earlier time is not ours to count

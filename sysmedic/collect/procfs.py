@@ -12,7 +12,7 @@ The root is injectable so the tests run on a checked-in fake tree, and so is the
 import os
 import time
 
-from .records import RawSample
+from .records import ProcRow, RawSample
 
 # Field positions in /proc/<pid>/stat after the ")" that ends the command name, counted from
 # the state field (field 3 in proc(5)): ppid=4, utime=14, stime=15, cutime=16, cstime=17,
@@ -102,8 +102,9 @@ class ProcSource:
         return counters
 
     def _scan(self):
-        """pid -> (uid, ppid, starttime, utime+stime, cutime+cstime, rss pages)."""
+        """pid -> ProcRow(uid, ppid, starttime, utime+stime, cutime+cstime, rss pages)."""
         root = self.proc_root
+        new_row = tuple.__new__
         owner_of = self._owner_of
         opener, reader, closer = os.open, os.read, os.close
         flags = os.O_RDONLY
@@ -124,11 +125,11 @@ class ProcSource:
                 closer(fd)
             fields = data[data.rfind(b")") + 2:].split(None, _SPLITS)
             try:
-                table[int(name)] = (
+                table[int(name)] = new_row(ProcRow, (
                     uid, int(fields[_PPID]), int(fields[_START]),
                     int(fields[_UTIME]) + int(fields[_STIME]),
                     int(fields[_CUTIME]) + int(fields[_CSTIME]),
-                    int(fields[_RSS]))
+                    int(fields[_RSS])))
             except (IndexError, ValueError):  # truncated or foreign file: skip it
                 continue
         return table

@@ -9,7 +9,7 @@ happens when a PsutilSource is built, and fails with a clear CollectorError.
 import time
 
 from ..errors import CollectorError
-from .records import RawSample
+from .records import ProcRow, RawSample
 
 
 class PsutilSource:
@@ -41,7 +41,7 @@ class PsutilSource:
             try:
                 with proc.oneshot():
                     cpu = proc.cpu_times()
-                    table[proc.pid] = (
+                    table[proc.pid] = ProcRow(
                         proc.uids().effective if hasattr(proc, "uids") else 0,
                         proc.ppid(), proc.create_time(),
                         cpu.user + cpu.system,

@@ -3,14 +3,14 @@
 import pytest
 
 from sysmedic.collect.accounting import Accountant, UserNames
-from sysmedic.collect.records import RawSample
+from sysmedic.collect.records import ProcRow, RawSample
 
 
 def raw(t, total, busy, processes, now_start=None):
     return RawSample(monotonic=t, wall=1000.0 + t, now_start_units=t * 100 if now_start is None else now_start,
                      cpu_total=total, cpu_busy=busy, cpu_cores=2, memory_total=1000, memory_available=500,
                      disk_used=1, disk_total=2, network={"eth0": 0}, uptime=t, load_avg=(0.0, 0.0, 0.0),
-                     processes=processes, rss_unit=1)
+                     processes={pid: ProcRow(*row) for pid, row in processes.items()}, rss_unit=1)
 
 
 def account(first, second):
