@@ -1,14 +1,15 @@
 """SysMedic configuration: declared once, validated once, written atomically.
 
-Two files live in the home directory (spec/README.md, decision 15):
+Two files live in the home directory (docs/protocol-decisions.md, decision 15):
 
 - ``config.json``     monitoring settings, per-user overrides, filtering, e-mail;
 - ``websocket.json``  ``{"port": 8060, "enabled": true}`` plus optional server keys.
 
 Every option is a field of a frozen dataclass below; the field's metadata holds its converter
-and help text, so the declaration *is* the option table (STYLE.md 11). A converter accepts the
-JSON value or the CLI's string and raises ``ValueError`` whose text completes the sentence
-``"<file>: <key>: ..."``. Files keep only what the user set; missing keys take defaults.
+and help text (and a duration's unit), so the declaration *is* the option table
+(docs/architecture.md #11). A converter accepts the JSON value or the CLI's string and raises
+``ValueError`` whose text completes the sentence ``"<file>: <key>: ..."``. Files keep only what
+the user set; missing keys take defaults.
 """
 
 import dataclasses

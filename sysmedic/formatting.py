@@ -1,6 +1,6 @@
 """Text formats shared by the CLI and the wire protocol (stdlib-only leaf module).
 
-Each format is fixed by spec/README.md: timestamps (1), percentages (2), uptime, load and
+Each format is fixed by docs/protocol-decisions.md: timestamps (1), percentages (2), uptime, load and
 network rate (4), Go-style durations for ``get_config`` (7) and persistence durations (9).
 """
 

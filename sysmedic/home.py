@@ -1,7 +1,7 @@
 """The SysMedic home directory and atomic, owner-only file writes (stdlib-only leaf module).
 
 The home is ``$SYSMEDIC_HOME`` or ``~/.sysmedic``. It is kept at mode 0700 and every file
-SysMedic writes in it at 0600, whatever the umask (spec/README.md, decision 15). Writes go
+SysMedic writes in it at 0600, whatever the umask (docs/protocol-decisions.md, decision 15). Writes go
 through :func:`atomic_write`: a temporary file in the same directory, fsync, rename, fsync of
 the directory, so a crash leaves either the old or the new file, never half of one.
 """

@@ -1,4 +1,4 @@
-"""A bounded FIFO that producers never block on (stdlib-only leaf module; STYLE.md 7).
+"""A bounded FIFO that producers never block on (stdlib-only leaf module; docs/architecture.md #7).
 
 Every queue between SysMedic's threads is a :class:`Mailbox`: the broadcaster's pending
 messages, each client's outgoing messages, the mailer's alerts and the storage writer's

@@ -5,7 +5,7 @@ import shlex
 
 
 def os_name(os_release="/etc/os-release"):
-    """``PRETTY_NAME`` from os-release, else ``uname -sr`` (spec/README.md, decision 6)."""
+    """``PRETTY_NAME`` from os-release, else ``uname -sr`` (docs/protocol-decisions.md, decision 6)."""
     try:
         with open(os_release, encoding="utf-8", errors="replace") as handle:
             for line in handle:

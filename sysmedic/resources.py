@@ -1,6 +1,7 @@
 """Read data files shipped inside the package, also from a zipapp (stdlib-only leaf module).
 
-Never ``__file__`` paths: inside ``sysmedic.pyz`` there is no file system path (STYLE.md 15).
+Never ``__file__`` paths: inside ``sysmedic.pyz`` there is no file system path
+(docs/architecture.md #15).
 """
 
 import importlib.resources

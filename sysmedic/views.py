@@ -1,7 +1,8 @@
 """JSON shapes of SysMedic's records, shared by the CLI's ``--json`` and the wire protocol.
 
-This is the JSON boundary (STYLE.md 3): records go in, plain dicts come out, with the formats
-of spec/README.md (percentages to one decimal, uptime, load and rate strings).
+This is the JSON boundary (docs/architecture.md #3): records go in, plain dicts come out, with
+the formats of docs/protocol-decisions.md (percentages to one decimal, uptime, load and rate
+strings).
 """
 
 from . import formatting as fmt

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from ..formatting import short_duration
+from .metrics import BY_NAME
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,13 @@ def conditions(snapshot, config, persistent):
             tuple(u.username for u in by_memory))
     for user in persistent:
         cause = "user:%s:%s" % (user.username, user.metric)
-        limit = getattr(config.user_limits(user.username), user.metric + "_threshold")
+        metric = BY_NAME[user.metric]
+        limit = metric.limit(config.user_limits(user.username))
         found[cause] = Condition(
             cause, "warning",
-            "Persistent %s usage by %s: %.1f%% for %s (threshold %d%%)"
-            % (user.metric, user.username, user.usage, short_duration(user.duration), limit),
+            "Persistent %s usage by %s: %.1f%s for %s (threshold %d%s)"
+            % (metric.name, user.username, user.usage, metric.unit, short_duration(user.duration),
+               limit, metric.unit),
             (user.username,))
     return found
 
@@ -66,14 +69,8 @@ def recommendations(snapshot, config, persistent):
     """Actionable one-liners naming the user and the metric."""
     advice = []
     for user in persistent:
-        if user.metric == "cpu":
-            advice.append("Check %s's processes: CPU at %.1f%% of the machine for %s "
-                          "(ps -u %s -o pid,pcpu,etime,cmd --sort=-pcpu)"
-                          % (user.username, user.usage, short_duration(user.duration), user.username))
-        else:
-            advice.append("Check %s's memory: %.1f%% of RAM for %s "
-                          "(ps -u %s -o pid,rss,cmd --sort=-rss)"
-                          % (user.username, user.usage, short_duration(user.duration), user.username))
+        metric = BY_NAME[user.metric]
+        advice.append(metric.recommend(user.username, user.usage, short_duration(user.duration)))
     system, monitoring = snapshot.system, config.monitoring
     if system.cpu_usage is not None and system.cpu_usage > monitoring.cpu_threshold and snapshot.users:
         top = snapshot.users[0]

@@ -9,19 +9,19 @@ above it. While warming up (CPU unknown) CPU runs are left as they are.
 from dataclasses import dataclass
 
 from ..formatting import pct, short_duration
-from .status import over_limits
+from .metrics import USER_METRICS
 
 
 @dataclass(frozen=True)
 class PersistentUser:
     username: str
-    metric: str        # "cpu" or "memory"
+    metric: str        # a UserMetric name: "cpu" or "memory"
     usage: float       # current percent
     since: float       # epoch seconds
     duration: float    # seconds above the threshold so far
 
     def describe(self):
-        """``user123 (cpu: 95.2% for 5m)`` (spec/README.md, decision 9)."""
+        """``user123 (cpu: 95.2% for 5m)`` (docs/protocol-decisions.md, decision 9)."""
         return "%s (%s: %.1f%% for %s)" % (self.username, self.metric, self.usage,
                                            short_duration(self.duration))
 
@@ -37,23 +37,21 @@ def track(state, users, config, now):
     for user in users:
         if user.username in excluded:
             continue
-        above = over_limits(user, config.user_limits(user.username))
-        for metric in ("cpu", "memory"):
-            key = (user.username, metric)
-            if metric == "cpu" and user.cpu_percent is None:
+        limits = config.user_limits(user.username)
+        for metric in USER_METRICS:
+            key = (user.username, metric.name)
+            if metric.usage(user) is None:  # unknown (warming up): the run neither grows nor ends
                 if key in state:
                     seen[key] = state[key]
-            elif metric in above:
+            elif metric.above(user, limits):
                 seen[key] = state.get(key, now)
     return seen
 
 
 def persistent_users(state, users, persistent_time, now):
     """The runs in ``state`` that have lasted at least ``persistent_time`` seconds at ``now``."""
-    usage = {}
-    for user in users:
-        usage[(user.username, "cpu")] = user.cpu_percent or 0.0
-        usage[(user.username, "memory")] = user.memory_percent
+    usage = {(user.username, metric.name): metric.usage(user) or 0.0
+             for user in users for metric in USER_METRICS}
     found = [PersistentUser(name, metric, usage.get((name, metric), 0.0), since, now - since)
              for (name, metric), since in state.items() if now - since >= persistent_time]
     found.sort(key=lambda p: (-p.duration, -p.usage, p.username, p.metric))

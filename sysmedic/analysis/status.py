@@ -1,9 +1,11 @@
-"""Status labels and user filtering (spec/README.md, decision 5).
+"""Status labels and user filtering (docs/protocol-decisions.md, decision 5).
 
 ``Heavy Load``   system CPU > cpu_threshold, memory > memory_threshold, or any persistent user;
 ``Medium Usage`` CPU or memory > 75% of its threshold, or any user above their own threshold;
 ``Light Usage``  otherwise. "Above" is strict: a value exactly at a threshold is not above it.
 """
+
+from .metrics import USER_METRICS
 
 HEAVY = "Heavy Load"
 MEDIUM = "Medium Usage"
@@ -12,13 +14,8 @@ MEDIUM_FRACTION = 0.75
 
 
 def over_limits(user, limits):
-    """The metrics (``"cpu"``, ``"memory"``) on which ``user`` is above its ``limits``."""
-    metrics = []
-    if user.cpu_percent is not None and user.cpu_percent > limits.cpu_threshold:
-        metrics.append("cpu")
-    if user.memory_percent > limits.memory_threshold:
-        metrics.append("memory")
-    return metrics
+    """The names of the metrics (``"cpu"``, ``"memory"``) on which ``user`` is above ``limits``."""
+    return [metric.name for metric in USER_METRICS if metric.above(user, limits)]
 
 
 def classify(snapshot, config, persistent=()):

@@ -3,11 +3,11 @@
 Per-user CPU is the sum over a user's processes of their CPU time in the interval, keyed by
 (pid, start time) so a reused pid never yields a bogus delta. It also counts **reaped
 children**: when a short-lived process exits and its parent waits for it, its CPU moves into
-the parent's ``cutime+cstime`` (DESIGN.md: without this a fork-heavy user showed ~16% of the
+the parent's ``cutime+cstime`` (docs/architecture.md: without this a fork-heavy user showed ~16% of the
 core it really used). To avoid counting a child twice, a vanished child's time that was
 already counted or older than the interval (its whole last seen total) is subtracted from its
 parent's children-time delta; what remains is the child's time we never saw. Every share is of the
-whole machine's CPU capacity (spec/README.md, decision 2).
+whole machine's CPU capacity (docs/protocol-decisions.md, decision 2).
 
 The first sample has no previous one: it primes the baseline and is marked ``warming_up``
 with CPU and network values of ``None``, never a fake 0.

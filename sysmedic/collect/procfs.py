@@ -1,7 +1,7 @@
 """Read a Linux machine straight from ``/proc`` (stdlib-only).
 
-The per-process scan is the whole cost of a sample (DESIGN.md: ~5-9 us/process this way versus
-~37 us through ``psutil.process_iter``), so :meth:`ProcSource._scan` does the least it can:
+The per-process scan is the whole cost of a sample (docs/architecture.md: ~5-9 us/process this
+way versus ~37 us through ``psutil.process_iter``), so :meth:`ProcSource._scan` does the least it can:
 ``os.open`` + ``os.fstat`` (the file owner is the process's effective uid) + one ``os.read`` of
 ``/proc/<pid>/stat`` + a split limited to the fields it needs.
 

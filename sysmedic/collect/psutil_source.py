@@ -1,6 +1,6 @@
 """Read a machine through psutil, for hosts without a Linux ``/proc``.
 
-This is the only module that imports psutil (STYLE.md 2). It returns the same
+This is the only module that imports psutil (docs/architecture.md #2). It returns the same
 :class:`RawSample` as :mod:`procfs`, with times in seconds and memory in bytes, so the same
 accounting applies. psutil is a C extension and cannot live inside the zipapp: the import
 happens when a PsutilSource is built, and fails with a clear CollectorError.

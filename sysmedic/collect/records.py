@@ -3,7 +3,7 @@
 A source (``procfs`` or ``psutil_source``) returns one :class:`RawSample` of cumulative
 counters; :class:`~sysmedic.collect.accounting.Accountant` turns two of them into a
 :class:`Snapshot` of rates and shares. Nobody mutates a record: the sampler builds a new
-Snapshot and swaps the reference (STYLE.md 3).
+Snapshot and swaps the reference (docs/architecture.md #3).
 """
 
 from dataclasses import dataclass

@@ -5,7 +5,7 @@ Threads (docs/architecture.md): ``sampler``, ``broadcaster``, ``storage-writer``
 one more thread per request). Each runs through :class:`~sysmedic.daemon.threads.Threads`,
 so a thread that dies is logged and reported. The main thread waits for signals on a wakeup
 pipe and sets the stop Event; the Python-level signal handlers do nothing at all, so a burst
-of signals cannot deadlock on a lock (STYLE.md 5).
+of signals cannot deadlock on a lock (docs/architecture.md #5).
 
 Start-up order: bind the listener's port (a taken port fails the start before anything is
 stored), open the database, prime the sampler, bind the control socket, start the threads,

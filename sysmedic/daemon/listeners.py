@@ -2,8 +2,8 @@
 
 There is at most one listener. :meth:`Listeners.apply` is serialised by its own lock; the
 reference to the current listener is swapped under a second, short lock that readers
-(``status``, ``/health``) take, and an old listener is stopped outside it (STYLE.md 4), so a
-slow stop never blocks a reader.
+(``status``, ``/health``) take, and an old listener is stopped outside it
+(docs/architecture.md #4), so a slow stop never blocks a reader.
 
 Moving to a new address on the same port (``host`` 0.0.0.0 -> 127.0.0.1, issue 8 defect 4)
 cannot bind beside our own socket: the kernel refuses it even with SO_REUSEADDR. Then the old

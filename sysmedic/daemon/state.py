@@ -38,7 +38,8 @@ class State:
 
 
 class Shared:
-    """The latest State and alert summary; the lock guards reference swaps only (STYLE.md 4)."""
+    """The latest State and alert summary; the lock guards reference swaps only
+    (docs/architecture.md #4)."""
 
     def __init__(self, summary):
         self._lock = threading.Lock()

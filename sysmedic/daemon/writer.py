@@ -1,4 +1,4 @@
-"""The storage writer: the only thread that writes SQLite (STYLE.md 8).
+"""The storage writer: the only thread that writes SQLite (docs/architecture.md #8).
 
 Other threads submit operations through a bounded :class:`~sysmedic.mailbox.Mailbox` and never
 block: a full queue refuses the new operation, logs it and fails its Future. Every operation

@@ -1,4 +1,4 @@
-"""The embedded HTTP/WebSocket server (spec/websocket-protocol.md).
+"""The embedded HTTP/WebSocket server (docs/websocket-protocol.md).
 
 - ``protocol``   message shapes and request handling (pure, stdlib-only);
 - ``websocket``  the simple-websocket adapter (the only module importing simple_websocket);

@@ -4,7 +4,7 @@ Each handler sees the daemon only through ``self.app``, a
 :class:`~sysmedic.server.context.ServerContext`; a WebSocket session runs in
 :mod:`sysmedic.server.session`.
 
-A :class:`Server` is a ``ThreadingHTTPServer`` with the limits DESIGN.md asks for: a listen
+A :class:`Server` is a ``ThreadingHTTPServer`` with the limits docs/architecture.md asks for: a listen
 backlog of 128 (the default 5 adds 1 s connect stalls), a total deadline for a request's
 headers (slow or trickling clients cannot hold a thread), back-off on EMFILE instead of a busy
 loop, and access logs that escape control characters and redact ``secret=``.
@@ -45,7 +45,7 @@ class DeadlineReader:
     """``readline`` for request headers with a total deadline, never reading past a line.
 
     It peeks, then takes only up to the newline, so bytes a client sends right after its
-    handshake stay in the socket for the WebSocket reader (DESIGN.md: rbufsize = 0).
+    handshake stay in the socket for the WebSocket reader (docs/architecture.md: rbufsize = 0).
     """
 
     def __init__(self, sock):
@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         settings = app.settings
         from .websocket import Connection  # the WebSocket stack loads with the first client
         try:
-            self.connection.settimeout(None)  # a timeout would corrupt frames (DESIGN.md)
+            self.connection.settimeout(None)  # a timeout would corrupt frames (docs/architecture.md)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer)
             conn = Connection(self.connection, self.headers.items(), settings.compression,
                               settings.max_message_size, settings.ping_interval, settings.send_timeout)

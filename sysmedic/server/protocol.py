@@ -15,7 +15,7 @@ from .. import views
 MAX_REQUEST_ID = 128
 MAX_ECHO = 64
 
-# Error texts of spec/README.md decision 11.
+# Error texts of docs/protocol-decisions.md decision 11.
 INVALID_JSON = "Invalid JSON"
 NOT_OBJECT = "Request must be a JSON object"
 MISSING_TYPE = "Missing request type"
@@ -103,9 +103,11 @@ def _reject_constant(name):
 
 
 def parse(text):
-    """``(request_type, request_id)`` of a request text, or ``(None, error_text)`` if invalid.
+    """``(request_type, error_text, request_id)`` of a request text: ``error_text`` is None for a
+    valid request, and ``request_type`` is None when it is not.
 
-    ``request_id`` is kept only when it is a string of at most 128 characters (decision 10).
+    ``request_id`` is kept only when it is a string of at most 128 characters (decision 10), and
+    even for an invalid request, so its error reply can carry it.
     """
     try:
         request = json.loads(text, parse_constant=_reject_constant)

@@ -1,6 +1,7 @@
-"""The simple-websocket adapter: the only module that imports simple_websocket (STYLE.md 2).
+"""The simple-websocket adapter: the only module that imports simple_websocket
+(docs/architecture.md #2).
 
-It fixes what DESIGN.md found unsafe in the library under ``http.server``:
+It fixes what docs/architecture.md found unsafe in the library under ``http.server``:
 
 - the library writes with ``sock.send`` and ignores the count, and its reader thread writes
   pongs and close replies concurrently: :class:`LockedSocket` makes every send a locked,

@@ -1,6 +1,6 @@
 """The SQLite alert and history store.
 
-Design (DESIGN.md): WAL journal, ``BEGIN IMMEDIATE`` for writes, a busy timeout of 5 s, short
+Design (docs/architecture.md): WAL journal, ``BEGIN IMMEDIATE`` for writes, a busy timeout of 5 s, short
 read transactions, one connection per thread (a :class:`Storage` belongs to the thread that
 made it). In the daemon one writer thread owns the writing Storage.
 

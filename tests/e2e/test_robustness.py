@@ -1,4 +1,5 @@
-"""Each simple-websocket / http.server pitfall of DESIGN.md, with a test that fails without its fix."""
+"""Each simple-websocket / http.server pitfall of docs/architecture.md, with a test that fails
+without its fix."""
 
 import base64
 import json

@@ -1,4 +1,4 @@
-"""Real /proc: a fork-heavy user must be visible (DESIGN.md: short-lived processes).
+"""Real /proc: a fork-heavy user must be visible (docs/architecture.md: short-lived processes).
 
 A bash loop spawning /bin/true as ``nobody`` uses CPU almost entirely in processes that live
 for a millisecond. The loop runs in its own cgroup, whose counter is the truth: over the

@@ -1,4 +1,4 @@
-"""The Python client of spec/websocket-protocol.md ("Client Examples"), run against the daemon.
+"""The Python client of docs/websocket-protocol.md ("Client Examples"), run against the daemon.
 
 The class is the document's code as written; the driver below it replaces the document's
 endless ``while True`` loop with one that stops once the reply arrives.
