@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: help venv node-deps system-deps run test test-fast test-matrix zipapp deb bench clean
+.PHONY: help venv node-deps system-deps run test test-fast test-busy test-matrix zipapp deb bench clean
 
 help:            ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
@@ -36,7 +36,7 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 
 node-deps: $(NODE_STAMP)  ## Install the Node.js packages the tests use (ws, wscat)
 
-run: venv        ## Run the daemon in the foreground (PORT=8060, SYSMEDIC_HOME=~/.sysmedic); prints the URL
+run: venv        ## Run the daemon in the foreground (websocket.json port, 8060; ~/.sysmedic; PORT=, SYSMEDIC_HOME= override)
 	SYSMEDIC_HOME="$(SYSMEDIC_HOME)" $(PY) -m sysmedic daemon run --show-url $(if $(PORT),--port=$(PORT))
 
 system-deps:     ## Install the Debian packages the tests use (openrc, chromium) when root
@@ -47,6 +47,9 @@ test: venv node-deps system-deps test-matrix  ## The whole suite: full on $(PYTH
 
 test-fast: venv  ## The suite without slow end-to-end groups
 	$(PY) -m pytest -m "not slow"
+
+test-busy:       ## `make test` beside two CPU burners and a fork loop as another user (root)
+	@MAKE="$(MAKE)" sh tests/busy.sh
 
 test-matrix:     ## The fast suite on every other installed pyenv Python 3.8+
 	@PYTHON_LIST="$(MATRIX_PYTHONS)" sh tests/run-matrix.sh

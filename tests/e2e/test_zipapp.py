@@ -134,8 +134,10 @@ def test_unprivileged_user_with_unwritable_home(pyz):
     try:
         home = os.path.join(place, "state")
         port = free_port()
-        write_config(home, None, None)
-        shutil.chown(home, "nobody", "nogroup")
+        write_config(home)  # quiet thresholds only: the home is nobody's, as on a real host
+        for path in (home, os.path.join(home, "config.json")):
+            shutil.chown(path, "nobody", "nogroup")
+        os.chmod(os.path.join(home, "config.json"), 0o600)
         env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
         become = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         version = subprocess.run(become + ["/usr/bin/python3", copy, "--version"], env=env, capture_output=True,
