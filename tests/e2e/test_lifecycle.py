@@ -1,5 +1,6 @@
 """The daemon's life: CLI start/stop/status, pid file, signals, live WebSocket settings, secrets."""
 
+import ipaddress
 import json
 import os
 import signal
@@ -197,6 +198,23 @@ def test_a_new_address_on_the_same_port_rebinds(make_daemon, how):
     assert listening_on(daemon.port) == {"127.0.0.1"}
     assert close_code(ws) == 1001  # its listener moved
     assert daemon.health()["port"] == daemon.port
+
+
+def test_the_url_never_names_a_loopback_host_without_saying_so(make_daemon):
+    """Issue 8, defect 8: when the FQDN resolves to loopback (on these machines ``vm`` is
+    127.0.0.1 in /etc/hosts), the URL was useless to a remote client and nothing said so."""
+    daemon = make_daemon(websocket={"host": "0.0.0.0"})
+    status = cli(daemon.home, "websocket", "status", check=True).stdout
+    url = [line.split()[-1] for line in status.splitlines() if line.startswith("URL:")][0]
+    host = url.split("@")[1].rsplit(":", 1)[0].strip("[]")
+    addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    if all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        assert "Note:" in status and "public_host" in status, status
+    else:
+        assert host == daemon.health()["hostname"]
+    fqdn = socket.getfqdn()
+    if all(ipaddress.ip_address(a[4][0].split("%")[0]).is_loopback for a in socket.getaddrinfo(fqdn, None)):
+        assert host != fqdn and "resolves to" in status  # a real address of this machine instead
 
 
 def test_websocket_start_to_a_busy_port_fails_and_keeps_the_old_one(make_daemon):
