@@ -9,14 +9,23 @@ if ! id "$user" >/dev/null 2>&1; then
     useradd --system --no-create-home --user-group --shell /usr/sbin/nologin "$user"
     made_user=1
 fi
+# The system python3: root's PATH may lead to a pyenv shim that other users cannot run.
+burner=/usr/bin/python3
 as_user() { setpriv --reuid="$user" --regid="$user" --clear-groups "$@"; }
 stop_load() {
     while pkill -KILL -u "$user" 2>/dev/null; do sleep 0.1; done  # until no process is left
     [ -z "${made_user:-}" ] || userdel "$user" 2>/dev/null || true
 }
 trap stop_load EXIT INT TERM
-as_user python3 -c "while True: pass" &
-as_user python3 -c "while True: pass" &
+as_user "$burner" -c "while True: pass" &
+as_user "$burner" -c "while True: pass" &
 as_user bash -c "while :; do /bin/true; done" &
-echo "== load running as $user: $(pgrep -c -u "$user") processes"
+tries=0
+until [ "$(pgrep -c -u "$user" || true)" -ge 3 ]; do  # polling with a deadline for the load
+    tries=$((tries + 1))
+    [ "$tries" -le 50 ] || { echo "the load did not start as $user"; exit 1; }
+    sleep 0.1
+done
+running=$(pgrep -c -u "$user")
+echo "== load running as $user: $running processes"
 ${MAKE:-make} test

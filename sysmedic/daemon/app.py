@@ -254,17 +254,18 @@ class Daemon:
             self.listeners.close(GOING_AWAY, "server shutting down")
         if self._bound is not None and self._bound.thread is None:  # bound, failed before serving
             self._bound.server.server_close()
-        # The other threads block until woken (no timed polling while idle): wake each.
-        if hasattr(self, "broadcaster"):
-            self.broadcaster.close()
-            for notifier in self.notifiers:
-                notifier.close()
-            self.writer.close()  # after everything the sampler queued
+        # The other threads block on their mailboxes (no timed polling while idle): close each;
+        # what is already queued is still sent or written. Parts a failed start never built
+        # are skipped.
+        notifiers = getattr(self, "notifiers", ())
+        for part in [getattr(self, "broadcaster", None)] + list(notifiers) + [getattr(self, "writer", None)]:
+            if part is not None:
+                part.close()
         if self.control is not None:
             self.control.stop_accepting()
         for name in ("broadcaster", "control", "storage-writer"):
             self.threads.join(name, JOIN_TIMEOUT)
-        for notifier in getattr(self, "notifiers", ()):
+        for notifier in notifiers:
             self.threads.join("notify:%s" % notifier.name, NOTIFIER_JOIN_TIMEOUT)
         if self.control is not None:
             self.control.close()

@@ -24,12 +24,11 @@ class StorageWriter:
     :param on_summary: called with a fresh AlertSummary whenever alerts change.
     """
 
-    def __init__(self, path, on_alert, on_summary, limit=1000, storage=Storage):
+    def __init__(self, path, on_alert, on_summary, limit=1000):
         self.path = path
         self._queue = Mailbox(limit, refuse_new, on_drop=self._refused)
         self._on_alert = on_alert
         self._on_summary = on_summary
-        self._storage = storage
 
     @property
     def dropped(self):
@@ -50,7 +49,7 @@ class StorageWriter:
     def run(self, stop):
         """Apply operations in order until :meth:`close` (it waits, never polls); a failed
         operation is logged with its traceback and the next one runs."""
-        with self._storage(self.path) as storage:
+        with Storage(self.path) as storage:
             while True:
                 item = self._queue.get()
                 if item is CLOSED:

@@ -1,4 +1,5 @@
-"""Connected clients, their bounded outgoing queues, and the broadcaster (docs/architecture.md threads).
+"""Connected clients, their bounded outgoing queues, and the broadcaster (docs/architecture.md,
+"Threads and data flow").
 
 The broadcaster encodes each message once and offers it to every client without blocking.
 When a client is idle (empty queue, its thread not sending, its socket free) the broadcaster

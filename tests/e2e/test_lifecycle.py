@@ -246,26 +246,33 @@ def test_new_secret_without_a_daemon(home):
     assert status.returncode == 0 and "Daemon:         stopped" in status.stdout
 
 
+def get_config(ws):
+    """Ask for get_config on ``ws`` and return its data (broadcasts in between are skipped)."""
+    ws.send(json.dumps({"type": "get_config", "request_id": "c"}))
+    while True:
+        message = recv(ws)
+        if message["type"] == "config_response":
+            return message["data"]
+
+
 def test_sighup_reloads_config_and_keeps_running(make_daemon):
     daemon = make_daemon()
     ws = websocket.create_connection(daemon.ws_url(), timeout=10)
     recv(ws)
-
-    def config():
-        ws.send(json.dumps({"type": "get_config", "request_id": "c"}))
-        while True:
-            message = recv(ws)
-            if message["type"] == "config_response":
-                return message["data"]
-    assert config()["cpu_threshold"] == 100  # the harness's quiet threshold
-    assert cli(daemon.home, "config", "set", "cpu_threshold", "91", check=True).returncode == 0
+    assert get_config(ws)["cpu_threshold"] == 100  # the harness's quiet threshold
+    path = os.path.join(daemon.home, "config.json")
+    with open(path) as handle:
+        saved = json.load(handle)
+    saved["monitoring"]["cpu_threshold"] = 91
+    with open(path, "w") as handle:  # edited by hand: only SIGHUP tells the daemon
+        json.dump(saved, handle)
     daemon.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: config()["cpu_threshold"] == 91, 5, what="reloaded threshold")
-    with open(os.path.join(daemon.home, "config.json"), "w") as handle:
+    wait_for(lambda: get_config(ws)["cpu_threshold"] == 91, 5, what="reloaded threshold")
+    with open(path, "w") as handle:
         handle.write("{broken")
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "reload failed, keeping the running configuration" in daemon.log(), 5, what="reload error")
-    assert config()["cpu_threshold"] == 91 and daemon.proc.poll() is None
+    assert get_config(ws)["cpu_threshold"] == 91 and daemon.proc.poll() is None
     ws.close()
 
 
@@ -273,19 +280,12 @@ def test_config_set_applies_to_the_running_daemon_and_says_so(daemon):
     """Issue 8, defect 3: `config set` saved the file and said nothing about the daemon."""
     ws = websocket.create_connection(daemon.ws_url(), timeout=10)
     recv(ws)
-
-    def config():
-        ws.send(json.dumps({"type": "get_config", "request_id": "c"}))
-        while True:
-            message = recv(ws)
-            if message["type"] == "config_response":
-                return message["data"]
     result = cli(daemon.home, "config", "set", "persistent_time", "30", check=True)
     assert result.stdout.splitlines() == [
         "monitoring.persistent_time = 30m (saved to %s)" % os.path.join(daemon.home, "config.json"),
         "Applied to the running daemon (pid %d)." % daemon.proc.pid]
     # No SIGHUP, no restart: the next sample (0.2 s here) is judged with it.
-    wait_for(lambda: config()["persistent_time"] == "30m0s", 5, what="the new persistent_time")
+    wait_for(lambda: get_config(ws)["persistent_time"] == "30m0s", 5, what="the new persistent_time")
     ws.close()
 
 
