@@ -52,7 +52,10 @@ class Mailbox:
         self._limit = limit
         self._policy = policy
         self._on_drop = on_drop
-        self._ready = threading.Condition(threading.Lock())  # not reentrant: cheaper on the fan-out path
+        # put() and take_all() hold the plain lock itself (C-level, unlike the Condition's
+        # Python-level __enter__): they run once per client per broadcast.
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
         self._closed = False
         self.dropped = 0
 
@@ -60,12 +63,12 @@ class Mailbox:
         """Queue ``item`` without blocking: :data:`QUEUED`, :data:`DROPPED` when the policy
         refused it, or :data:`BYPASSED`.
 
-        ``bypass``, when given, is called under the lock while the box is empty; if it returns
-        true the item counts as delivered without being queued (the broadcaster writes to an
+        ``bypass(item)``, when given, is called under the lock while the box is empty; if it
+        returns true the item counts as delivered without being queued (the broadcaster writes to an
         idle client directly this way, and order is kept because nothing was waiting).
         """
-        with self._ready:
-            if bypass is not None and not self._items and bypass():
+        with self._lock:
+            if bypass is not None and not self._items and bypass(item):
                 return BYPASSED
             if len(self._items) >= self._limit:
                 index = self._policy(self._items, item)
@@ -100,7 +103,7 @@ class Mailbox:
         ``then(items)`` runs under the lock, so a consumer can change its own state
         atomically with the take (a client marks itself busy while it sends what it took).
         """
-        with self._ready:
+        with self._lock:
             items = self._take()
             if then is not None:
                 then(items)

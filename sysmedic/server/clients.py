@@ -76,7 +76,7 @@ class Client:
         (mailbox policy :func:`droppable_first`) and the drop is counted; ``evict_after``
         drops in a row without the client catching up ask for eviction (1008).
         """
-        if self._queue.put(item, bypass=lambda: self._send_now(item)) is not BYPASSED:
+        if self._queue.put(item, self._send_now) is not BYPASSED:
             self.conn.wake.set()
 
     def take(self):
