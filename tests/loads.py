@@ -1,7 +1,8 @@
 """Real CPU loads as throw-away users, each in its own cgroup: the oracle per-user figures are
 checked against (the kernel's own counter, never a constant).
 
-A :class:`CgroupLoad` starts a command as a user (``setpriv``) inside a fresh cgroup (v2
+A :class:`CgroupLoad` makes a throw-away system user (nothing else on a busy server runs as
+it, unlike ``nobody``) and starts a command as that user (``setpriv``) inside a fresh cgroup (v2
 ``cpu.stat usage_usec`` where a unified hierarchy is mounted, else v1 ``cpuacct.usage``) and
 records the counter with wall-clock times from a background thread, so the CPU it used in any
 window (``used(start, end)``, interpolated) can be compared with what SysMedic reported for
@@ -10,6 +11,7 @@ the same window (the ``sample_time`` of two samples). Needs root.
 
 import bisect
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -39,16 +41,31 @@ def cgroup_root():
 
 
 def can_run_loads():
-    return cgroup_root() is not None and shutil.which("setpriv") is not None
+    return (cgroup_root() is not None and shutil.which("setpriv") is not None
+            and shutil.which("useradd") is not None)
+
+
+def make_user():
+    """A new system user (and group) of its own; :func:`remove_user` deletes it."""
+    name = "smload-%s" % secrets.token_hex(4)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    return name
+
+
+def remove_user(name):
+    subprocess.run(["userdel", name], capture_output=True)
 
 
 class CgroupLoad:
-    """``command`` (argv) run as ``user`` in its own cgroup, until :meth:`stop`.
+    """``command`` (argv) run as a throw-away user (``self.user``) in its own cgroup, until
+    :meth:`stop`, which also deletes the user.
 
     :param period: seconds between readings of the cgroup's CPU counter.
     """
 
-    def __init__(self, command, user="nobody", group="nogroup", period=0.02):
+    def __init__(self, command, period=0.02):
+        self.user = user = group = make_user()
         root, self._counter = cgroup_root()
         self.path = os.path.join(root, "sysmedic-load-%d-%d" % (os.getpid(), id(self)))
         os.mkdir(self.path)
@@ -128,6 +145,7 @@ class CgroupLoad:
             self.proc.wait(timeout)
         self._reader.join(timeout)
         os.rmdir(self.path)
+        remove_user(self.user)
 
     def __enter__(self):
         return self

@@ -14,21 +14,18 @@ the HTTP server; let the writer drain its queue to SQLite; remove the control so
 pid file. Every join has a timeout.
 """
 
-import dataclasses
 import logging
 import os
 import resource
 import secrets
 import select
 import signal
-import socket
 import sys
 import threading
 import time
 
-from .. import __version__, config as configuration, hostaddr, logs
+from .. import __version__, logs
 from ..collect import make_collector
-from ..dashboard import as_json, render
 from ..errors import SysMedicError
 from ..home import ensure_home
 from ..notify.email import Mailer
@@ -37,14 +34,16 @@ from ..resources import read_text
 from ..server import protocol
 from ..server.clients import Broadcaster, Registry
 from ..server.context import ServerContext
-from ..server.frames import GOING_AWAY, SECRET_ROTATED
+from ..server.frames import GOING_AWAY
 from ..server.http import Server
 from ..storage import Storage, database_path
 from .control import SOCKET_FILE, ControlServer
+from .controls import ControlCommands
 from .health import Health
 from .listeners import Listeners
 from .pidfile import PID_FILE, PidFile
 from .sampler import Sampler
+from .settings import Settings
 from .state import Shared
 from .systemd import SystemdNotifier
 from .threads import Threads, log_uncaught
@@ -78,13 +77,6 @@ class Secret:
             self._value = secrets.token_hex(16)
 
 
-def connection_urls(secret, host, port):
-    """``(sysmedic://secret@host:port/, ws://host:port/ws?secret=...)``."""
-    shown = "[%s]" % host if ":" in host else host
-    return ("sysmedic://%s@%s:%d/" % (secret, shown, port),
-            "ws://%s:%d/ws?secret=%s" % (shown, port, secret))
-
-
 def raise_fd_limit(max_clients, spare=128):
     """Raise the soft RLIMIT_NOFILE (often 1024) toward the hard limit so ``max_clients``
     sockets fit; never lowers it, and only logs when the hard limit is too low."""
@@ -112,7 +104,7 @@ class Daemon:
         self.home = home
         self.log_file = log_file
         self.show_url = show_url
-        self._port_override = port
+        self._port = port
         self.stop = threading.Event()
         # Signals arrive as bytes on this pipe (signal.set_wakeup_fd) and are acted on by the
         # main thread. A handler that calls Event.set() can deadlock: a second signal runs a
@@ -124,7 +116,6 @@ class Daemon:
         self.control = None
         self.listeners = None
         self._bound = None
-        self._public_hosts = {}
         self.started = time.time()
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -162,13 +153,13 @@ class Daemon:
 
     def _build(self):
         """Build every part; returns the bound (not yet serving) listener, or None."""
-        self.config = configuration.load_config(self.home)
-        websocket = self._websocket_settings()
+        self.settings = Settings(self.home, port=self._port)
+        websocket = self.settings.websocket()
         self.registry = Registry(websocket.max_clients)
         self.listeners = Listeners(self._make_server, self.registry)
         # The port first: a daemon that cannot serve must not store anything (issue 8, defect 5).
         bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
-        collector = make_collector(self.config.monitoring.collector)
+        collector = make_collector(self.settings.config.monitoring.collector)
         path = database_path(self.home)
         with Storage(path) as storage:  # create or migrate before any thread uses it
             active = {record.cause for record in storage.alerts(unresolved=True)}
@@ -176,35 +167,30 @@ class Daemon:
         raise_fd_limit(websocket.max_clients)
         self.secret = Secret()
         self.page = read_text("sysmedic.web", "client.html").encode("utf-8")
-        self.hostname = socket.getfqdn()
         self.shared = Shared(alert_summary)
         self.broadcaster = Broadcaster(self.registry)
         self.notifiers = self._notifiers()
         self.writer = StorageWriter(path, on_alert=self._alert_opened, on_summary=self.shared.set_summary)
-        self.sampler = Sampler(collector, lambda: self.config, self.shared, self.writer, self.broadcaster,
-                               os_name(), __version__, active_causes=active, heartbeat=self._heartbeat,
+        config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
+        self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
+                               __version__, active_causes=active, heartbeat=self._heartbeat,
                                heartbeat_every=self.systemd.ping_every())
         self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
-                             self.writer, self.notifiers, lambda: self.config, self.public_host, self.started)
+                             self.writer, self.notifiers, config,
+                             lambda websocket: self.settings.public_host(websocket).host, self.started)
+        self.controls = ControlCommands(self.settings, self.listeners, self.secret, self.registry, self.shared,
+                                        self.writer, self.health, self.threads, stop=self._request_stop,
+                                        reload=lambda: self._poke(signal.SIGHUP), started=self.started)
         self.threads.start("storage-writer", self.writer.run)
         self.sampler.prime(self.stop)
         # The control socket exists before the listener answers /health, so whoever sees the
         # daemon healthy can reach it too (requests wait in its backlog until its thread runs).
-        self.control = ControlServer(os.path.join(self.home, SOCKET_FILE), {
-            "status": lambda request: self.status(),
-            "websocket-apply": self._control_apply,
-            "config-apply": self._control_config_apply,
-            "new-secret": self._control_new_secret,
-            "stop": self._control_stop,
-            "reload": self._control_reload,
-            "resolve": self._control_resolve,
-            "dashboard": self._control_dashboard,
-        })
+        self.control = ControlServer(os.path.join(self.home, SOCKET_FILE), self.controls.handlers())
         return bound
 
     def _notifiers(self):
         """Where opened alerts go (see :mod:`sysmedic.notify`): one entry per notifier."""
-        return [Mailer(lambda: self.config.email, hostname=self.hostname)]
+        return [Mailer(lambda: self.settings.config.email, hostname=self.settings.hostname)]
 
     def _serve(self, bound):
         self.threads.start("sampler", self.sampler.run)
@@ -235,7 +221,7 @@ class Daemon:
                     self.reload()
 
     def _print_urls(self):
-        info = self.status()
+        info = self.controls.status()
         if info["listening"]:
             text = "Connection URL: %s\nWebSocket URL:  %s\nHealth:         http://%s:%d/health\n" % (
                 info["url"], info["ws_url"], info["host"], info["port"])
@@ -291,21 +277,19 @@ class Daemon:
     def reload(self):
         """Re-read config.json and websocket.json (SIGHUP); a bad file keeps the old settings."""
         try:
-            self.config = configuration.load_config(self.home)
-            self._public_hosts.clear()
-            self.listeners.apply(self._websocket_settings())
+            self.settings.reload_config()
+            self.settings.forget_hosts()
+            self.listeners.apply(self.settings.websocket())
             log.info("configuration reloaded")
         except SysMedicError as err:
             log.error("reload failed, keeping the running configuration: %s", err)
 
-    # -- the HTTP listener ------------------------------------------------------------------------
+    def _request_stop(self):
+        """From another thread (the control socket): stop, and wake the main thread to do it."""
+        self.stop.set()
+        self._poke()
 
-    def _websocket_settings(self):
-        """websocket.json, with the ``--port`` of ``daemon run`` when one was given."""
-        settings = configuration.load_websocket(self.home)
-        if self._port_override is not None:
-            settings = dataclasses.replace(settings, port=self._port_override)
-        return settings
+    # -- the HTTP listener ------------------------------------------------------------------------
 
     def _make_server(self, settings):
         # Late-bound: the first listener is bound before the parts it serves exist (it only
@@ -316,79 +300,7 @@ class Daemon:
                                 page=lambda: self.page)
         return Server((settings.host, settings.port), context)
 
-    # -- what the daemon reports ------------------------------------------------------------------
-
-    def public_host(self, settings):
-        return self._public_host(settings).host
-
-    def _public_host(self, settings):
-        """The URL host for ``settings`` (cached until the next reload: it may resolve names)."""
-        key = (settings.public_host, settings.host)
-        found = self._public_hosts.get(key)
-        if found is None:
-            found = self._public_hosts[key] = hostaddr.choose(settings.public_host, self.hostname, settings.host)
-        return found
-
-    def status(self):
-        listener = self.listeners.current
-        websocket = configuration.load_websocket_or_none(self.home)
-        info = {"pid": os.getpid(), "version": __version__, "uptime_seconds": round(time.time() - self.started, 1),
-                "home": self.home, "clients": self.registry.count(), "listening": listener is not None,
-                "enabled": websocket.enabled if websocket else None, "secret": self.secret.text(),
-                "problems": self.health.problems(), "threads": self.threads.states()}
-        if listener is not None:
-            public = self._public_host(listener.settings)
-            info.update(host=public.host, host_note=public.note, port=listener.settings.port,
-                        bind=listener.settings.host)
-            info["url"], info["ws_url"] = connection_urls(self.secret.text(), public.host, listener.settings.port)
-        return info
-
     def _alert_opened(self, record, state):
         self.broadcaster.publish("alert", protocol.alert(state, record), droppable=False)
         for notifier in self.notifiers:
             notifier.submit(record)
-
-    # -- control requests -------------------------------------------------------------------------
-
-    def _control_apply(self, request):
-        """``websocket start|stop``: the operator saved a port, so ``--port`` no longer applies."""
-        self._port_override = None
-        self._public_hosts.clear()
-        self.listeners.apply(self._websocket_settings())
-        return self.status()
-
-    def _control_config_apply(self, request):
-        """``config set``: re-read config.json now; a bad file is an error and changes nothing."""
-        self.config = configuration.load_config(self.home)
-        log.info("config.json applied")
-        return self.status()
-
-    def _control_new_secret(self, request):
-        self.secret.rotate()
-        self.registry.kick_all(SECRET_ROTATED, "secret rotated")
-        log.info("secret rotated; %d clients disconnected", self.registry.count())
-        return self.status()
-
-    def _control_stop(self, request):
-        self.stop.set()
-        self._poke()
-        return {"stopping": True}
-
-    def _control_reload(self, request):
-        self._poke(signal.SIGHUP)
-        return {"reloading": True}
-
-    def _control_resolve(self, request):
-        alert_id = request.get("id")
-        if alert_id is not None and not isinstance(alert_id, int):
-            raise SysMedicError("alert id must be a number")
-        result = self.writer.resolve(alert_id).result(timeout=10)
-        return {"resolved": result}
-
-    def _control_dashboard(self, request):
-        state = self.shared.state()
-        data = as_json(state.snapshot, state.assessment, list(state.users),
-                       (state.alerts.unresolved, state.alerts.total), state.system_name, "daemon")
-        text = render(state.snapshot, state.assessment, state.config, list(state.users),
-                      (state.alerts.unresolved, state.alerts.total), state.system_name, "daemon", self.hostname)
-        return {"json": data, "text": text}

@@ -66,9 +66,6 @@ class SystemdNotifier:
     def stopping(self):
         return self.notify("STOPPING=1")
 
-    def reloading(self):
-        return self.notify("RELOADING=1")
-
     def close(self):
         if self._sock is not None:
             self._sock.close()

@@ -1,7 +1,11 @@
-"""The embedded HTTP/WebSocket server (docs/websocket-protocol.md).
+"""The embedded HTTP/WebSocket server (docs/websocket-protocol.md). It sees the daemon only
+through a :class:`~sysmedic.server.context.ServerContext` and never imports it.
 
+- ``http``       the ThreadingHTTPServer and its routes (``ROUTES``): ``/``, ``/health``, ``/ws``;
+- ``context``    what the HTTP layer may use of the daemon;
+- ``session``    the loop serving one upgraded WebSocket client;
 - ``protocol``   message shapes and request handling (pure, stdlib-only);
-- ``websocket``  the simple-websocket adapter (the only module importing simple_websocket);
 - ``clients``    connected clients, their bounded queues and the broadcaster;
-- ``http``       the ThreadingHTTPServer: ``/health``, ``/ws``, authentication, limits.
+- ``websocket``  the simple-websocket adapter (the only module importing simple_websocket);
+- ``frames``     close codes and the pre-encoded text frame (stdlib-only).
 """

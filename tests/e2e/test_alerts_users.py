@@ -1,4 +1,4 @@
-"""Per-user accounting and alerts through the running daemon, with a real load as ``nobody``."""
+"""Per-user accounting and alerts through the running daemon, with a real load as a throw-away user."""
 
 import json
 import threading
@@ -15,7 +15,7 @@ needs_root = pytest.mark.skipif(not can_run_loads(), reason="needs root, a writa
 
 @pytest.fixture
 def burner():
-    """A busy loop as user nobody in its own cgroup (the oracle); stopped at the end."""
+    """A busy loop as a throw-away user in its own cgroup (the oracle); stopped at the end."""
     load = CgroupLoad(["sh", "-c", "while :; do :; done"])
     yield load
     load.stop()
@@ -62,42 +62,44 @@ def reported_in_one_window(client, username):
 
 
 @needs_root
-def test_cpu_burner_as_nobody_matches_its_cgroup(make_daemon, burner):
-    """nobody's share in get_user_metrics against the burner's own cgroup counter over the same
-    window: right on an idle machine and on a busy one alike."""
+def test_cpu_burner_matches_its_cgroup(make_daemon, burner):
+    """The burner user's share in get_user_metrics against the burner's own cgroup counter over
+    the same window: right on an idle machine and on a busy one alike."""
     daemon = make_daemon(config={"monitoring": {"update_interval": 1.0}})
     burner.wait_running()
     client = Client(daemon.ws_url())
     cores = client.next("system_update")["data"]["cpu_cores"]
-    shown, start, end, nobody = reported_in_one_window(client, "nobody")
+    shown, start, end, user = reported_in_one_window(client, burner.user)
     truth = burner.share(start, end, cores)
     assert truth is not None and truth > 2, truth
     assert 0.9 * truth - 1.0 <= shown <= 1.1 * truth + 1.0, (shown, truth)
     assert shown <= 100.0 / cores + 2.0  # one core's worth, never more
-    assert nobody["processes"] >= 1
+    assert user["processes"] >= 1
     info = client.ask("get_system_info")
-    assert info["cpu_usage"] >= nobody["cpu_percent"] - 0.1 - 5.0  # a later sample: some slack
+    assert info["cpu_usage"] >= user["cpu_percent"] - 0.1 - 5.0  # a later sample: some slack
 
 
 @needs_root
 def test_persistent_user_alert_is_broadcast_stored_and_auto_resolved(make_daemon, burner):
-    # A threshold for nobody alone, low enough that its one-core loop passes it however busy the
-    # host is; everyone else keeps the harness's unreachable 100%.
+    # A threshold for the burner's user alone, low enough that its one-core loop passes it
+    # however busy the host is; everyone else keeps the harness's unreachable 100%.
+    name = burner.user
     daemon = make_daemon(config={"monitoring": {"update_interval": 0.2, "persistent_time": "1s"},
-                                 "users": {"nobody": {"cpu_threshold": 5}}})
+                                 "users": {name: {"cpu_threshold": 5}}})
     client = Client(daemon.ws_url())
     alert = client.next("alert")
     data = alert["data"]
     assert "request_id" not in alert
-    assert data["status"] == "Heavy Load" and data["cause"] == "user:nobody:cpu" and data["resolved"] is False
-    assert data["persistent_users"][0]["username"] == "nobody" and data["persistent_users"][0]["metric"] == "cpu"
-    assert data["primary_cause"].startswith("nobody (cpu: ") and " for " in data["primary_cause"]
-    assert any("nobody" in line for line in data["recommendations"])
+    assert data["status"] == "Heavy Load" and data["cause"] == "user:%s:cpu" % name and data["resolved"] is False
+    assert data["persistent_users"][0]["username"] == name and data["persistent_users"][0]["metric"] == "cpu"
+    assert data["primary_cause"].startswith("%s (cpu: " % name) and " for " in data["primary_cause"]
+    assert any(name in line for line in data["recommendations"])
     assert {"cpu_usage", "memory_usage", "disk_usage", "uptime", "load_avg", "network_io"} <= set(data["system_metrics"])
-    assert 1 <= len(data["user_metrics"]) <= 5 and data["user_metrics"][0]["username"] == "nobody"
+    # The top 5 users by CPU: on a busy host others may use more than the burner, never hide it.
+    assert 1 <= len(data["user_metrics"]) <= 5 and name in [u["username"] for u in data["user_metrics"]]
     alerts = client.ask("get_alerts")
     assert alerts["unresolved_count"] == 1 and alerts["status"] == "1 unresolved alert"
-    assert alerts["recent_alerts"][0].startswith("Persistent cpu usage by nobody")
+    assert alerts["recent_alerts"][0].startswith("Persistent cpu usage by %s" % name)
     burner.stop()
     wait_for(lambda: client.ask("get_alerts")["status"] == "No unresolved alerts", 10, interval=0.2,
              what="auto-resolution")

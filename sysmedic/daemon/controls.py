@@ -1,0 +1,113 @@
+"""What the CLI can ask the running daemon, over the control socket (``daemon/control.py``).
+
+Each command takes the request dict and returns a JSON-ready dict; a SysMedicError becomes
+``{"ok": false, "error": ...}`` for the CLI to print. The commands change the daemon only
+through its parts (settings, listeners, secret, writer), never its internals.
+"""
+
+import logging
+import os
+import time
+
+from .. import __version__
+from ..dashboard import as_json, render
+from ..errors import SysMedicError
+from ..server.frames import SECRET_ROTATED
+
+log = logging.getLogger(__name__)
+RESOLVE_TIMEOUT = 10.0
+
+
+def connection_urls(secret, host, port):
+    """``(sysmedic://secret@host:port/, ws://host:port/ws?secret=...)``."""
+    shown = "[%s]" % host if ":" in host else host
+    return ("sysmedic://%s@%s:%d/" % (secret, shown, port),
+            "ws://%s:%d/ws?secret=%s" % (shown, port, secret))
+
+
+class ControlCommands:
+    """
+    :param stop: ask the daemon to stop (the main thread wakes and shuts down).
+    :param reload: ask the main thread to reload as on SIGHUP.
+    :param started: the daemon's start, epoch seconds.
+    """
+
+    def __init__(self, settings, listeners, secret, registry, shared, writer, health, threads,
+                 stop, reload, started, clock=time.time):
+        self._settings = settings
+        self._listeners = listeners
+        self._secret = secret
+        self._registry = registry
+        self._shared = shared
+        self._writer = writer
+        self._health = health
+        self._threads = threads
+        self._stop = stop
+        self._reload = reload
+        self._started = started
+        self._clock = clock
+
+    def handlers(self):
+        """Command name -> handler, for the ControlServer."""
+        return {"status": self.status, "websocket-apply": self.websocket_apply, "config-apply": self.config_apply,
+                "new-secret": self.new_secret, "stop": self.stop, "reload": self.reload,
+                "resolve": self.resolve, "dashboard": self.dashboard}
+
+    def status(self, request=None):
+        """The daemon's state for ``daemon status`` and ``websocket status`` (holds the secret:
+        only for the control socket's owner)."""
+        listener = self._listeners.current
+        saved = self._settings.saved_websocket()
+        secret = self._secret.text()
+        info = {"pid": os.getpid(), "version": __version__,
+                "uptime_seconds": round(self._clock() - self._started, 1), "home": self._settings.home,
+                "clients": self._registry.count(), "listening": listener is not None,
+                "enabled": saved.enabled if saved else None, "secret": secret,
+                "problems": self._health.problems(), "threads": self._threads.states()}
+        if listener is not None:
+            public = self._settings.public_host(listener.settings)
+            port = listener.settings.port
+            info.update(host=public.host, host_note=public.note, port=port, bind=listener.settings.host)
+            info["url"], info["ws_url"] = connection_urls(secret, public.host, port)
+        return info
+
+    def websocket_apply(self, request):
+        """``websocket start|stop``: the operator saved a port, so ``--port`` no longer applies."""
+        self._settings.drop_port_override()
+        self._settings.forget_hosts()
+        self._listeners.apply(self._settings.websocket())
+        return self.status()
+
+    def config_apply(self, request):
+        """``config set``: re-read config.json now; a bad file is an error and changes nothing."""
+        self._settings.reload_config()
+        log.info("config.json applied")
+        return self.status()
+
+    def new_secret(self, request):
+        self._secret.rotate()
+        self._registry.kick_all(SECRET_ROTATED, "secret rotated")
+        log.info("secret rotated; %d clients disconnected", self._registry.count())
+        return self.status()
+
+    def stop(self, request):
+        self._stop()
+        return {"stopping": True}
+
+    def reload(self, request):
+        self._reload()
+        return {"reloading": True}
+
+    def resolve(self, request):
+        alert_id = request.get("id")
+        if alert_id is not None and not isinstance(alert_id, int):
+            raise SysMedicError("alert id must be a number")
+        return {"resolved": self._writer.resolve(alert_id).result(timeout=RESOLVE_TIMEOUT)}
+
+    def dashboard(self, request):
+        state = self._shared.state()
+        counts = (state.alerts.unresolved, state.alerts.total)
+        return {"json": as_json(state.snapshot, state.assessment, list(state.users), counts, state.system_name,
+                                "daemon"),
+                "text": render(state.snapshot, state.assessment, state.config, list(state.users), counts,
+                               state.system_name, "daemon", self._settings.hostname)}
