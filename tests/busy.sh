@@ -17,9 +17,11 @@ stop_load() {
     [ -z "${made_user:-}" ] || userdel "$user" 2>/dev/null || true
 }
 trap stop_load EXIT INT TERM
-as_user "$burner" -c "while True: pass" &
-as_user "$burner" -c "while True: pass" &
-as_user bash -c "while :; do /bin/true; done" &
+# Each in a subshell that exits at once: the load is not this shell's job, so killing it at the
+# end prints no "Killed" lines.
+(as_user "$burner" -c "while True: pass" &)
+(as_user "$burner" -c "while True: pass" &)
+(as_user bash -c "while :; do /bin/true; done" &)
 tries=0
 until [ "$(pgrep -c -u "$user" || true)" -ge 3 ]; do  # polling with a deadline for the load
     tries=$((tries + 1))

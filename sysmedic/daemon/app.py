@@ -8,8 +8,8 @@ pipe and sets the stop Event; the Python-level signal handlers do nothing at all
 of signals cannot deadlock on a lock (docs/architecture.md #5).
 
 Start-up order: bind the listener's port (a taken port fails the start before anything is
-stored), open the database, prime the sampler, bind the control socket, start the threads,
-serve, tell systemd ``READY=1``. Shutdown order: stop the sampler; close clients (1001); shut
+stored), open the database, prime the sampler, bind the control socket (requests wait in its
+backlog), start the threads, serve, then answer the control socket and tell systemd ``READY=1``. Shutdown order: stop the sampler; close clients (1001); shut
 the HTTP server; let the writer drain its queue to SQLite; remove the control socket and the
 pid file. Every join has a timeout.
 """
@@ -197,9 +197,11 @@ class Daemon:
         self.threads.start("broadcaster", self.broadcaster.run)
         for notifier in self.notifiers:
             self.threads.start("notify:%s" % notifier.name, notifier.run)
-        self.threads.start("control", self.control.run)
         if bound is not None:
             self.listeners.apply(bound.settings, bound=bound)
+        # Only now: whoever the control socket answers (`daemon start` waits for it) must find
+        # the listener serving, not "WebSocket server disabled" (a race seen on a busy host).
+        self.threads.start("control", self.control.run)
         listening = self.listeners.current
         where = ("WebSocket on %s:%d" % (listening.settings.host, listening.settings.port) if listening
                  else "WebSocket disabled")

@@ -1,6 +1,7 @@
 """No thread dies unseen (issue 8, defect 11): the real daemon tells systemd READY/WATCHDOG/
 STOPPING over $NOTIFY_SOCKET, and a dead thread or a hung sampler is logged, turns /health
-into 503 "degraded" and stops feeding the watchdog, so systemd restarts the daemon."""
+into 503 "degraded" and stops feeding the watchdog, so systemd restarts the daemon. Also the
+start-up order that `daemon start` relies on, with a listener slow to start."""
 
 import json
 import os
@@ -12,6 +13,8 @@ import sys
 import pytest
 
 from ..conftest import ROOT
+from sysmedic.daemon import control
+
 from .harness import cli, http_get, wait_for
 
 FAULTS = os.path.join(ROOT, "tests", "e2e", "fault_daemon.py")
@@ -98,3 +101,19 @@ def test_a_hung_sampler_degrades_health_and_starves_the_watchdog(make_daemon, no
     assert body["problems"][0].endswith("late (interval 0.2s)") and body["threads"]["sampler"] == "running"
     assert body["sample_age_seconds"] > 5.2
     assert_watchdog_silent(sock)
+
+
+def test_the_control_socket_answers_only_once_the_listener_serves(make_daemon):
+    """`daemon start` returns on the control socket's first answer and prints the URL from it.
+    On a busy host that answer came before the listener served: "WebSocket server disabled"."""
+    daemon = fault_daemon(make_daemon, {}, "slow-listener")
+
+    def first_answer():
+        try:
+            return control.call(daemon.home, "status", timeout=5)
+        except control.DaemonNotRunning:
+            assert daemon.proc.poll() is None, daemon.log()
+            return None
+    status = wait_for(first_answer, 30, what="the control socket's first answer")
+    assert status["listening"] is True and status["port"] == daemon.port
+    assert http_get(daemon.url("/health"))[0] == 200
