@@ -5,8 +5,9 @@ messages, each client's outgoing messages, the mailer's alerts and the storage w
 operations. They differ only in what goes when the box is full, which is a *policy*
 parameter: a function ``policy(items, new)`` that returns the index in ``items`` of the queued
 item to drop, or ``None`` to refuse ``new`` instead.
-Consumers either block in :meth:`get` (one item) and :meth:`get_all` (everything), or poll
-with :meth:`take_all`; :meth:`close` wakes every waiter for shutdown.
+A worker thread runs :meth:`consume`, the one worker loop (a failure is logged and the loop
+goes on); a client's session thread instead polls with :meth:`take_all`, since it also serves
+what its peer sends. :meth:`close` ends the loop once what is queued has been handled.
 """
 
 import collections
@@ -90,12 +91,19 @@ class Mailbox:
                 self._ready.wait()
             return self._items.popleft() if self._items else CLOSED
 
-    def get_all(self):
-        """Every queued item, oldest first, waiting for at least one; ``[]`` once closed."""
-        with self._ready:
-            while not self._items and not self._closed:
-                self._ready.wait()
-            return self._take()
+    def consume(self, handle, on_error):
+        """The worker loop: ``handle(item)`` for every item, oldest first, waiting for more,
+        until :meth:`close` and the box is empty. When ``handle`` raises, ``on_error(item)`` is
+        called inside the ``except`` (so ``log.exception`` there has the traceback) and the
+        loop goes on with the next item: one bad item never ends the thread."""
+        while True:
+            item = self.get()
+            if item is CLOSED:
+                return
+            try:
+                handle(item)
+            except Exception:
+                on_error(item)
 
     def take_all(self, then=None):
         """Every queued item now, oldest first, without waiting.

@@ -6,10 +6,11 @@ returns a Future; those that need an answer (a resolve from the CLI) wait on it.
 """
 
 import logging
+import sys
 from concurrent.futures import Future
 
 from ..errors import SysMedicError
-from ..mailbox import CLOSED, Mailbox, refuse_new
+from ..mailbox import Mailbox, refuse_new
 from ..storage import Storage
 from .state import AlertSummary
 
@@ -50,18 +51,21 @@ class StorageWriter:
         """Apply operations in order until :meth:`close` (it waits, never polls); a failed
         operation is logged with its traceback and the next one runs."""
         with Storage(self.path) as storage:
-            while True:
-                item = self._queue.get()
-                if item is CLOSED:
-                    return
-                op, future, what = item
-                try:
-                    future.set_result(op(storage))
-                except SysMedicError as err:  # e.g. an unknown alert id: the caller reports it
-                    future.set_exception(err)
-                except Exception as err:
-                    log.exception("storage operation failed: %s", what)
-                    future.set_exception(err)
+            self._queue.consume(lambda item: self._apply(storage, item), self._failed)
+
+    @staticmethod
+    def _apply(storage, item):
+        op, future, what = item
+        try:
+            future.set_result(op(storage))
+        except SysMedicError as err:  # e.g. an unknown alert id: the caller reports it
+            future.set_exception(err)
+
+    @staticmethod
+    def _failed(item):
+        _op, future, what = item
+        log.exception("storage operation failed: %s", what)
+        future.set_exception(sys.exc_info()[1])
 
     def close(self):
         """End after what is already queued; run() returns once all of it is written."""

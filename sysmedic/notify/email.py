@@ -15,7 +15,7 @@ from email.utils import formatdate, make_msgid
 
 from ..errors import SysMedicError
 from ..formatting import iso_utc
-from ..mailbox import CLOSED, Mailbox, drop_oldest
+from ..mailbox import Mailbox, drop_oldest
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +111,11 @@ class Mailer:
 
         Any failure, even an unexpected one, is logged and counted; the loop carries on.
         """
-        while True:
-            alert = self._queue.get()
-            if alert is CLOSED:
-                return
-            try:
-                self.deliver(alert)
-            except Exception:
-                self.failed += 1
-                log.exception("alert %d not e-mailed: unexpected error", alert.id)
+        self._queue.consume(self.deliver, self._failed)
+
+    def _failed(self, alert):
+        self.failed += 1
+        log.exception("alert %d not e-mailed: unexpected error", alert.id)
 
     def deliver(self, alert):
         """Send one alert now; logs and counts failures, returns True when sent."""

@@ -181,17 +181,14 @@ class Broadcaster:
 
     def run(self, stop):
         """Broadcast until :meth:`close` (it waits, never polls)."""
-        while True:
-            items = self._pending.get_all()
-            if not items:
-                return
-            for pending in items:
-                try:
-                    self._fan_out(outgoing(protocol.encode(pending.kind, pending.data, self._clock()),
-                                           pending.droppable))
-                except Exception:  # e.g. a NaN that JSON cannot carry: log it, go on with the next
-                    self.failed += 1
-                    log.exception("%s message not broadcast", pending.kind)
+        self._pending.consume(self._broadcast, self._failed)
+
+    def _broadcast(self, pending):
+        self._fan_out(outgoing(protocol.encode(pending.kind, pending.data, self._clock()), pending.droppable))
+
+    def _failed(self, pending):
+        self.failed += 1
+        log.exception("%s message not broadcast", pending.kind)
 
     def _fan_out(self, item):
         for client in self._registry.clients():

@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import threading
 import time
 
@@ -361,7 +362,25 @@ def test_mailbox_bypass_get_and_close():
     thread.start()
     box.close()
     thread.join(5)
-    assert got == ["a", "b", CLOSED] and box.get_all() == []
+    assert got == ["a", "b", CLOSED]
+
+
+def test_mailbox_consume_handles_every_item_and_survives_a_failing_one():
+    box = Mailbox(5)
+    handled, failed = [], []
+
+    def handle(item):
+        if item == "bad":
+            raise ValueError(item)
+        handled.append(item)
+
+    def on_error(item):
+        failed.append((item, repr(sys.exc_info()[1])))
+    for item in ("a", "bad", "b"):
+        box.put(item)
+    box.close()
+    box.consume(handle, on_error)  # returns once closed and drained
+    assert handled == ["a", "b"] and failed == [("bad", "ValueError('bad')")]
 
 
 # -- systemd notify -------------------------------------------------------------------------------
