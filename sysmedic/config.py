@@ -231,6 +231,8 @@ class WebSocketSettings:
     send_buffer: int = option(65536, _int_range(4096, 1 << 24), "kernel send buffer per client in bytes")
     queue_limit: int = option(32, _int_range(1, 10000), "messages queued per client at most")
     evict_after: int = option(8, _int_range(1, 10000), "drops in a row after which a client is evicted (1008)")
+    max_pending_messages: int = option(16, _int_range(1, 10000), "client messages read and not yet answered, at most ...")
+    max_pending_bytes: int = option(262144, _int_range(4096, 1 << 28), "... and their bytes: past either, TCP pushes back")
     rate_limit: float = option(20.0, _float_range(0.1, 100000), "requests per second per client ...")
     rate_burst: int = option(40, _int_range(1, 100000), "... with bursts of this many")
 

@@ -225,7 +225,8 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(None)  # a timeout would corrupt frames (docs/architecture.md)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer)
             conn = Connection(self.connection, self.headers.items(), settings.compression,
-                              settings.max_message_size, settings.ping_interval, settings.send_timeout)
+                              settings.max_message_size, settings.ping_interval, settings.send_timeout,
+                              settings.max_pending_messages, settings.max_pending_bytes)
         except Exception as err:  # the library refused the handshake
             app.registry.release()
             log.info("%s WebSocket handshake failed: %s", self.client_address[0], clean_log_text(str(err)))

@@ -124,6 +124,11 @@ def parse(text):
     return kind, None, request_id
 
 
+def request_id_of(message):
+    """The ``request_id`` an error reply to ``message`` (text or bytes) should carry, or None."""
+    return parse(message)[2] if isinstance(message, str) else None
+
+
 def respond(text, state, now):
     """The response text for one request text (always one message, never an exception)."""
     kind, error, request_id = parse(text)
@@ -144,15 +149,41 @@ def error_message(text, now, request_id=None):
 class RateLimiter:
     """A token bucket: ``rate`` requests per second with bursts of ``burst``.
 
+    Requests over the limit are dropped, not answered: answering each one let a flooding client
+    queue replies without bound (issue 13). :meth:`warn` says when one ``Rate limit exceeded``
+    error is due: at most one every ``warn_every`` seconds. A client that goes on sending far
+    past its limit (more than ``max(100, 10 x rate)`` requests dropped between two warnings) is
+    :meth:`flooding`: the session evicts it (1008) rather than read and drop at wire speed.
+
     :param clock: monotonic seconds.
     """
 
-    def __init__(self, rate, burst, clock):
+    def __init__(self, rate, burst, clock, warn_every=1.0):
         self._rate = float(rate)
         self._burst = float(burst)
         self._tokens = float(burst)
         self._clock = clock
         self._last = clock()
+        self._warn_every = warn_every
+        self._warned = None
+        self._flood_limit = max(100, 10 * rate * warn_every)
+        self._dropped_since_warning = 0
+        self.dropped = 0
+
+    def warn(self):
+        """For a request :meth:`allow` refused: True if it gets the error reply, False if it is
+        dropped silently (counted in ``dropped``)."""
+        now = self._clock()
+        if self._warned is None or now - self._warned >= self._warn_every:
+            self._warned = now
+            self._dropped_since_warning = 0
+            return True
+        self.dropped += 1
+        self._dropped_since_warning += 1
+        return False
+
+    def flooding(self):
+        return self._dropped_since_warning > self._flood_limit
 
     def allow(self):
         now = self._clock()

@@ -10,6 +10,9 @@ from the latest State through :func:`sysmedic.server.protocol.respond`.
 import time
 
 from . import protocol
+from .frames import POLICY_VIOLATION
+
+BATCH = 16  # client messages answered per wake-up before queued broadcasts are sent
 
 
 def drain(client):
@@ -20,6 +23,17 @@ def drain(client):
             return
         for item in items:
             client.conn.send_text(item.text, item.frame)
+
+
+def answer(message, limiter, app):
+    """The reply to one client message, or None when the rate limit drops it unanswered."""
+    if not limiter.allow():
+        if not limiter.warn():
+            return None
+        return protocol.error_message(protocol.RATE_LIMITED, app.clock(), protocol.request_id_of(message))
+    if isinstance(message, bytes):
+        return protocol.error_message(protocol.BINARY, app.clock())
+    return protocol.respond(message, app.state(), app.clock())
 
 
 def serve_client(client, app):
@@ -43,24 +57,25 @@ def serve_client(client, app):
             if client.kicked:
                 conn.close(*client.kicked)
                 return
-            while True:
+            for _ in range(BATCH):  # then broadcasts get their turn, and the loop comes back
                 message = conn.receive_nowait()
                 if message is None:
                     break
-                if not limiter.allow():
-                    reply = protocol.error_message(protocol.RATE_LIMITED, app.clock())
-                elif isinstance(message, bytes):
-                    reply = protocol.error_message(protocol.BINARY, app.clock())
-                else:
-                    reply = protocol.respond(message, app.state(), app.clock())
-                conn.send_text(reply)
+                reply = answer(message, limiter, app)
+                if reply is not None:
+                    conn.send_text(reply)
+                elif limiter.flooding():
+                    client.kick(POLICY_VIOLATION, "rate limit exceeded")
+                    break
+            else:
+                conn.wake.set()
             drain(client)
             if not conn.connected:
                 return
     except ConnectionClosed:
         return
     except SendTimeout:
-        client.kick(1008, "client not reading")
+        client.kick(POLICY_VIOLATION, "client not reading")
         conn.sock.shutdown()
     except OSError:
         return

@@ -1,0 +1,154 @@
+"""Floods from one client cost the daemon bounded memory and delay nobody else (issue 13, High 1).
+
+Before: simple-websocket read a client's socket as fast as it sent and queued every message
+without bound (a client sending 64 KiB frames and reading nothing took the daemon from 31 to
+922 MiB in 10 s), and every request over the rate limit was answered. Bounds stated here:
+
+- RSS grows by at most FLOOD_RSS_BOUND (10 MB) per flooding client over the flood;
+- a bystander client gets every system_update, no gap longer than two intervals plus 1 s;
+- a request flood is answered at the rate limit (burst + rate x seconds), plus at most one
+  "Rate limit exceeded" a second.
+Floods go to 127.0.0.1 only and stop after FLOOD_SECONDS.
+"""
+
+import json
+import select
+import socket
+import threading
+import time
+
+import websocket
+
+from .harness import wait_for
+from .test_hostile import close_code, handshake, read_response_head
+
+FLOOD_SECONDS = 8.0
+FLOOD_RSS_BOUND = 10 * 1024 * 1024
+INTERVAL = 0.5
+
+
+class Bystander:
+    """A well-behaved client in a thread: the arrival time of every system_update."""
+
+    def __init__(self, daemon):
+        self.ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+        self.arrivals = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        self.ws.settimeout(1.0)
+        while not self.stop.is_set():
+            try:
+                text = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except (websocket.WebSocketException, OSError):
+                return
+            if not text:  # closed
+                return
+            message = json.loads(text)
+            if message["type"] == "system_update":
+                self.arrivals.append(time.monotonic())
+
+    def longest_gap(self, start, end):
+        times = [t for t in self.arrivals if start <= t <= end]
+        edges = [start] + times + [end]
+        return max(b - a for a, b in zip(edges, edges[1:]))
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.ws.close()
+
+
+def quiet_daemon(make_daemon):
+    daemon = make_daemon(config={"monitoring": {"update_interval": INTERVAL}},
+                         websocket={"rate_limit": 20, "rate_burst": 40})
+    bystander = Bystander(daemon)
+    wait_for(lambda: len(bystander.arrivals) >= 3, 10, what="the bystander's first updates")
+    return daemon, bystander
+
+
+def test_a_client_that_sends_and_never_reads_is_held_back(make_daemon):
+    daemon, bystander = quiet_daemon(make_daemon)
+    before = daemon.health()["rss_bytes"]
+    flooder = socket.socket()
+    flooder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+    flooder.connect(("127.0.0.1", daemon.port))
+    flooder.sendall(handshake(daemon))
+    assert read_response_head(flooder)[0].startswith("HTTP/1.1 101")
+    payload = b"a" * 65000  # under max_message_size; a zero mask key leaves it as it is
+    frame = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") + b"\0\0\0\0" + payload
+    flooder.setblocking(False)
+    sent, pending = 0, memoryview(frame)
+    start = time.monotonic()
+    while time.monotonic() - start < FLOOD_SECONDS:
+        if not select.select([], [flooder], [], 0.1)[1]:
+            continue  # TCP pushes back: the daemon stopped reading
+        try:
+            sent += flooder.send(pending)
+        except (BlockingIOError, ConnectionError):
+            continue
+        pending = memoryview(frame)
+    end = time.monotonic()
+    growth = daemon.health()["rss_bytes"] - before
+    flooder.setblocking(True)
+    code = close_code(flooder, timeout=10)
+    flooder.close()
+    assert growth < FLOOD_RSS_BOUND, "RSS grew %.1f MB (%.1f MB sent)" % (growth / 1e6, sent / 1e6)
+    assert sent < 64 * 1024 * 1024, "the daemon read %.1f MB" % (sent / 1e6)
+    assert code in (1008, None)  # evicted (None: reset while it was still sending)
+    wait_for(lambda: daemon.health()["clients"] == 1, 10, what="the flooder gone")
+    assert daemon.health()["evicted_clients"] == 1
+    assert bystander.longest_gap(start, end) <= 2 * INTERVAL + 1.0
+    bystander.close()
+
+
+def test_a_request_flood_is_answered_at_the_rate_limit(make_daemon):
+    daemon, bystander = quiet_daemon(make_daemon)
+    before = daemon.health()["rss_bytes"]
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    replies = {"pong": 0, "error": 0}
+    done = threading.Event()
+
+    def read():
+        ws.settimeout(1.0)
+        while not done.is_set():
+            try:
+                text = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except (websocket.WebSocketException, OSError):
+                return
+            if not text:  # closed
+                return
+            kind = json.loads(text)["type"]
+            if kind in replies:
+                replies[kind] += 1
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    request = json.dumps({"type": "ping"})
+    sent = 0
+    start = time.monotonic()
+    while time.monotonic() - start < FLOOD_SECONDS:
+        try:
+            ws.send(request)
+        except (websocket.WebSocketException, OSError):
+            break  # evicted
+        sent += 1
+    end = time.monotonic()
+    growth = daemon.health()["rss_bytes"] - before
+    time.sleep(1.0)  # the measuring window's tail: replies still in flight arrive
+    done.set()
+    reader.join(5)
+    ws.close()
+    elapsed = time.monotonic() - start
+    assert sent > 1000, sent  # it really was a flood: far past the limit, so it was evicted
+    assert daemon.health()["evicted_clients"] == 1
+    assert replies["pong"] <= 40 + 20 * elapsed + 5, (replies, sent)
+    assert replies["error"] <= elapsed + 2, (replies, sent)
+    assert growth < FLOOD_RSS_BOUND, "RSS grew %.1f MB" % (growth / 1e6)
+    assert bystander.longest_gap(start, end) <= 2 * INTERVAL + 1.0
+    bystander.close()
