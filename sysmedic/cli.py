@@ -57,7 +57,7 @@ def main(argv=None, environ=None):
     from docopt import DocoptExit, docopt
 
     from .errors import SysMedicError
-    from .home import home_dir
+    from .home import check_home, home_dir
     try:
         args = docopt(__doc__, argv=argv, version="sysmedic " + __version__)
     except DocoptExit:
@@ -68,6 +68,7 @@ def main(argv=None, environ=None):
     home = home_dir(environ)
     command = next((name for name in COMMANDS if args[name]), "dashboard")
     try:
+        check_home(home)  # before any file in it is read (issue 13)
         module = importlib.import_module("sysmedic.commands." + MODULES.get(command, command))
         return module.run(args, home)
     except SysMedicError as err:

@@ -19,9 +19,9 @@ import re
 import types
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from .errors import ConfigError, SysMedicError
 from .formatting import duration_text, parse_duration
-from .home import atomic_write
+from .home import atomic_write, open_in_home
 
 CONFIG_FILE = "config.json"
 WEBSOCKET_FILE = "websocket.json"
@@ -299,10 +299,12 @@ def read_json(path):
     :raises ConfigError: naming the file for unreadable, oversized or invalid JSON.
     """
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(open_in_home(path, os.O_RDONLY), "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return {}
+    except SysMedicError as err:  # a planted symbolic link
+        raise ConfigError(path, None, "is a symbolic link; refusing to follow it") from err
     except OSError as err:
         raise ConfigError(path, None, "cannot read: %s" % err.strerror)
     if len(data) > MAX_FILE_BYTES:

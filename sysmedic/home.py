@@ -1,11 +1,13 @@
 """The SysMedic home directory and atomic, owner-only file writes (stdlib-only leaf module).
 
 The home is ``$SYSMEDIC_HOME`` or ``~/.sysmedic``. It is kept at mode 0700 and every file
-SysMedic writes in it at 0600, whatever the umask (docs/protocol-decisions.md, decision 15). Writes go
-through :func:`atomic_write`: a temporary file in the same directory, fsync, rename, fsync of
-the directory, so a crash leaves either the old or the new file, never half of one.
+SysMedic writes in it at 0600, whatever the umask (docs/protocol-decisions.md, decision 15); a
+home others can write to is refused, and no file in it is opened through a symbolic link
+(issue 13). Writes go through :func:`atomic_write`: a temporary file in the same directory,
+fsync, rename, fsync of the directory, so a crash leaves either the old or the new file.
 """
 
+import errno
 import os
 import stat
 
@@ -23,30 +25,100 @@ def home_dir(environ=None):
     return os.path.join(os.path.expanduser("~"), ".sysmedic")
 
 
-def ensure_home(path):
-    """Create ``path`` with mode 0700 if missing, tighten it and our files in it (0600) if looser.
+def check_home(path):
+    """Refuse an existing home that others could plant files in (see :func:`ensure_home`),
+    changing nothing; a home that does not exist yet passes. Every CLI command calls this.
 
-    :raises SysMedicError: with one line naming the directory when it cannot be made.
+    :raises SysMedicError: with one line naming the directory.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise SysMedicError("%s: %s" % (path, err.strerror))
+    _refuse_unsafe(path, info)
+
+
+def _refuse_unsafe(path, info):
+    if not stat.S_ISDIR(info.st_mode):
+        raise SysMedicError("%s: not a directory" % path)
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        raise SysMedicError("%s: writable by other users (mode %04o), who could plant files in it; "
+                            "refusing to use it (chmod 700 %s)" % (path, mode, path))
+    if info.st_uid != os.geteuid() and os.geteuid() != 0:
+        raise SysMedicError("%s: owned by %s, not by you (%s); refusing to use it"
+                            % (path, user_name(info.st_uid), user_name(os.geteuid())))
+
+
+def ensure_home(path):
+    """Create ``path`` with mode 0700 if missing; refuse one that others could plant files in.
+
+    A home writable by group or others is refused, whoever owns it: anyone could have planted
+    a symbolic link in it. A home owned by another user is refused too, except for root, which
+    administers the service's home (``SYSMEDIC_HOME=/var/lib/sysmedic``); files opened in it
+    never follow links (:func:`open_in_home`). In our own home the directory is tightened to
+    0700 and our files to 0600 (e.g. a config.json written by an editor with umask 022).
+
+    :raises SysMedicError: with one line naming the directory and what to do.
     """
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         info = os.stat(path)
-        if not stat.S_ISDIR(info.st_mode):
-            raise SysMedicError("%s: not a directory" % path)
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != 0o700:
-            os.chmod(path, 0o700)
-        for entry in os.scandir(path):  # e.g. a config.json written by an editor with umask 022
-            entry_info = entry.stat(follow_symlinks=False)
-            if (stat.S_ISREG(entry_info.st_mode) and entry_info.st_uid == os.geteuid()
-                    and entry_info.st_mode & 0o077):
-                os.chmod(entry.path, 0o600)
     except OSError as err:
         raise SysMedicError("%s: cannot create home directory: %s" % (path, err.strerror))
+    _refuse_unsafe(path, info)
+    if info.st_uid == os.geteuid():
+        try:
+            if stat.S_IMODE(info.st_mode) != 0o700:
+                os.chmod(path, 0o700)
+            for entry in os.scandir(path):
+                entry_info = entry.stat(follow_symlinks=False)
+                if (stat.S_ISREG(entry_info.st_mode) and entry_info.st_uid == os.geteuid()
+                        and entry_info.st_mode & 0o077):
+                    os.chmod(entry.path, 0o600)
+        except OSError as err:
+            raise SysMedicError("%s: cannot secure home directory: %s" % (path, err.strerror))
     return path
 
 
+def user_name(uid):
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return "uid %d" % uid
+
+
+def open_in_home(path, flags, mode=0o600):
+    """``os.open`` of a file in the home that never follows a symbolic link (``O_NOFOLLOW``):
+    a link planted in the home is an error, not a write through it.
+
+    :raises SysMedicError: for a link, one line naming it; other OSErrors pass through.
+    """
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise SysMedicError("%s: is a symbolic link; refusing to follow it" % path)
+        raise
+
+
+def not_a_link(path):
+    """Raise SysMedicError if ``path`` is a symbolic link (for files opened by a library that
+    cannot be told O_NOFOLLOW, such as SQLite); ``path`` need not exist."""
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise SysMedicError("%s: is a symbolic link; refusing to follow it" % path)
+    except FileNotFoundError:
+        pass
+
+
 def atomic_write(path, data):
-    """Replace ``path`` with ``data`` (bytes) atomically, mode 0600.
+    """Replace ``path`` with ``data`` (bytes) atomically, mode 0600, owned by the directory's
+    owner (root writing into the service's home must not leave files the service cannot read).
+    The rename replaces a symbolic link at ``path`` itself, never what it points to.
 
     :raises SysMedicError: naming the file when the write fails; the old file is untouched.
     """
@@ -55,8 +127,11 @@ def atomic_write(path, data):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = None, None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)  # O_EXCL: never a planted link
         os.fchmod(fd, 0o600)
+        owner = os.stat(directory)
+        if os.geteuid() == 0 and owner.st_uid != 0:  # root in the service's home: keep it theirs
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         view = memoryview(data)
         while view:
             written = os.write(fd, view)

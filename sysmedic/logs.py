@@ -10,8 +10,18 @@ import logging.handlers
 import os
 import sys
 
+from .home import open_in_home
+
 LOG_FILE = "sysmedic.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class HomeLogHandler(logging.handlers.RotatingFileHandler):
+    """The rotating log, opened without following a symbolic link planted in the home."""
+
+    def _open(self):
+        return os.fdopen(open_in_home(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a",
+                         encoding=self.encoding)
 
 
 def setup(home=None, to_file=False, level=logging.INFO):
@@ -19,8 +29,8 @@ def setup(home=None, to_file=False, level=logging.INFO):
     for handler in list(root.handlers):
         root.removeHandler(handler)
     if to_file:
-        handler = logging.handlers.RotatingFileHandler(os.path.join(home, LOG_FILE), maxBytes=1 << 20,
-                                                       backupCount=3, encoding="utf-8")
+        handler = HomeLogHandler(os.path.join(home, LOG_FILE), maxBytes=1 << 20, backupCount=3,
+                                 encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))

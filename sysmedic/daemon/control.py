@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import struct
 
 from ..errors import SysMedicError
@@ -38,8 +39,9 @@ class ControlServer:
         except FileNotFoundError:
             pass
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(path)
-        os.chmod(path, 0o600)
+        self._sock.bind(path)  # never through a link: bind fails on any existing name
+        if stat.S_ISSOCK(os.lstat(path).st_mode):  # chmod follows links: check what it is first
+            os.chmod(path, 0o600)
         self._sock.listen(16)
 
     def run(self, stop):

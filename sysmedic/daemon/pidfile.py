@@ -8,6 +8,7 @@ import fcntl
 import os
 
 from ..errors import SysMedicError
+from ..home import open_in_home
 
 PID_FILE = "sysmedic.pid"
 
@@ -31,7 +32,7 @@ class PidFile:
 
     def acquire(self):
         """Lock the file and write our pid. :raises AlreadyRunning: when another daemon holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_in_home(self.path, os.O_RDWR | os.O_CREAT)  # a planted link: an error
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -58,8 +59,8 @@ class PidFile:
 def running_pid(path):
     """The pid of the daemon holding ``path``'s lock, or ``None`` when no daemon holds it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = open_in_home(path, os.O_RDONLY)
+    except (OSError, SysMedicError):
         return None
     try:
         try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ..errors import NotFound, StorageError
+from ..home import not_a_link, open_in_home
 from ..resources import read_text
 
 DATABASE_FILE = "sysmedic.db"
@@ -64,8 +65,10 @@ class Storage:
         self.path = path
         self._clock = clock
         try:
+            for name in (path, path + "-wal", path + "-shm"):
+                not_a_link(name)  # SQLite follows links; a planted one is an error instead
             if not os.path.exists(path):
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.close(open_in_home(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

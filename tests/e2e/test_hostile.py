@@ -298,7 +298,7 @@ def test_permissions_whatever_the_umask(tmp_path):
     old = os.umask(0)
     try:
         write_config(home, None, {"port": free_port(), "host": "127.0.0.1"})
-        os.chmod(home, 0o777)
+        os.chmod(home, 0o755)  # readable by others: tightened (writable by others: refused, below)
         assert cli(home, "config", "set", "cpu_threshold", "85").returncode == 0
         assert cli(home, "daemon", "start").returncode == 0
         try:
