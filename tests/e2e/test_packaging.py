@@ -124,6 +124,9 @@ def test_sysv_init_script_actions_and_lsb_exit_codes(world, user):
             world["daemon"], user, world["home"]))
     env = dict(os.environ, SYSMEDIC_DEFAULTS=defaults)
     script = os.path.join(PACKAGING, "sysmedic.init")
+    if user != "root":  # installed, the home is the service user's (the .deb makes it so)
+        for path in [world["home"]] + [os.path.join(world["home"], n) for n in os.listdir(world["home"])]:
+            shutil.chown(path, user)
 
     def action(name):
         return subprocess.run(["sh", script, name], env=env, capture_output=True, text=True, timeout=60)
