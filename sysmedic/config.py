@@ -14,6 +14,7 @@ the user set; missing keys take defaults.
 
 import dataclasses
 import json
+import math
 import os
 import re
 import types
@@ -31,14 +32,17 @@ MAX_FILE_BYTES = 1 << 20
 # -- converters: JSON value or CLI string -> validated Python value ----------------------------
 
 def _number(value):
+    """An int or a finite float (JSON's 1e400 parses as infinity: issue 13)."""
     if isinstance(value, bool):
         raise ValueError("%r is not a number" % (value,))
-    if isinstance(value, (int, float)):
-        return value
-    try:
-        return float(value) if "." in str(value) else int(value)
-    except (TypeError, ValueError):
-        raise ValueError("%r is not a number" % (value,))
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(value) if any(c in str(value) for c in ".eEiInN") else int(value)
+        except (TypeError, ValueError):
+            raise ValueError("%r is not a number" % (value,))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("%s is not a finite number" % (value,))
+    return value
 
 
 def _int_range(low, high):

@@ -285,6 +285,8 @@ class Daemon:
             log.info("configuration reloaded")
         except SysMedicError as err:
             log.error("reload failed, keeping the running configuration: %s", err)
+        except Exception:  # a bug must not end the daemon (issue 13: 1e400 did, on SIGHUP)
+            log.exception("reload failed, keeping the running configuration")
 
     def _request_stop(self):
         """From another thread (the control socket): stop, and wake the main thread to do it."""

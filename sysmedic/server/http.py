@@ -25,7 +25,7 @@ import re
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from .clients import Client
 from .session import serve_client
@@ -33,12 +33,21 @@ from .session import serve_client
 log = logging.getLogger("sysmedic.http")
 
 _CONTROL = {c: "\\x%02x" % c for c in list(range(32)) + [127]}
-_SECRET = re.compile(r"(secret=)[^&\s\"']*", re.IGNORECASE)
+# A query parameter: its key, then its value up to the next separator.
+_PARAMETER = re.compile(r"(?:^|(?<=[?&;\s\"']))([^=&;\s\"'?]+)=([^&;\s\"']*)")
+
+
+def _redact(match):
+    """The ``secret`` parameter's value, however its key is spelled: parse_qs decodes the key,
+    so ``%73ecret=`` and ``sec%72et=`` authenticate and must be redacted too (issue 13)."""
+    if unquote_plus(match.group(1)).strip().lower() == "secret":
+        return match.group(1) + "=[redacted]"
+    return match.group(0)
 
 
 def clean_log_text(text):
-    """Escape control characters (no forged log lines) and redact any ``secret=`` value."""
-    return _SECRET.sub(r"\1[redacted]", text.translate(_CONTROL))
+    """Escape control characters (no forged log lines) and redact any ``secret`` value."""
+    return _PARAMETER.sub(_redact, text.translate(_CONTROL))
 
 
 class DeadlineReader:

@@ -309,3 +309,36 @@ def test_permissions_whatever_the_umask(tmp_path):
             cli(home, "daemon", "stop")
     finally:
         os.umask(old)
+
+
+def test_infinity_in_a_config_file_is_one_line_and_a_reload_keeps_running(daemon):
+    """Issue 13, Medium 4: {"cpu_threshold": 1e400} plus SIGHUP: OverflowError traceback and the
+    daemon exited (a restart loop under systemd); the CLI printed tracebacks."""
+    with open(os.path.join(daemon.home, "config.json"), "w") as handle:
+        handle.write('{"monitoring": {"cpu_threshold": 1e400}}')
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload failed" in daemon.log(), 10, what="the reload to fail")
+    assert "monitoring.cpu_threshold: inf is not a finite number" in daemon.log()
+    assert daemon.proc.poll() is None and daemon.health()["running"] is True
+    shown = cli(daemon.home, "config", "show")
+    assert shown.returncode == 1 and shown.stderr.count("\n") == 1
+    assert "config.json: monitoring.cpu_threshold: inf is not a finite number" in shown.stderr
+    with open(os.path.join(daemon.home, "websocket.json"), "w") as handle:
+        handle.write('{"port": 1e400}')
+    for args in (["websocket", "start"], ["websocket", "stop"], ["config", "set", "memory_threshold", "70"]):
+        result = cli(daemon.home, *args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, args
+        assert result.stderr.count("\n") == 1 and "is not a finite number" in result.stderr, args
+    assert "Traceback" not in daemon.log()
+
+
+def test_an_encoded_secret_key_never_reaches_the_log(daemon):
+    """Issue 13, Low 9: ?%73ecret=S and ?sec%72et=S authenticate (the query is decoded) and the
+    log redaction, which matched only a literal "secret=", wrote S out."""
+    secret = daemon.secret
+    for key in ("%73ecret", "sec%72et"):
+        ws = websocket.create_connection("ws://127.0.0.1:%d/ws?%s=%s" % (daemon.port, key, secret), timeout=10)
+        assert json.loads(ws.recv())["type"] == "welcome"
+        ws.close()
+    wait_for(lambda: daemon.log().count(" 101 ") >= 2, 10, what="both upgrades logged")
+    assert secret not in daemon.log() and "%73ecret=[redacted]" in daemon.log()

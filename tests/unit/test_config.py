@@ -31,6 +31,11 @@ def test_defaults_when_no_files(home):
     ('{"monitoring": {"update_interval": 0}}', "monitoring.update_interval: 0 must be greater than 0"),
     ('{"monitoring": {"update_interval": -1}}', "monitoring.update_interval: -1 must be greater than 0"),
     ('{"monitoring": {"cpu_threshold": "high"}}', "monitoring.cpu_threshold: 'high' is not a number"),
+    # Issue 13, Medium 4: 1e400 is infinity in JSON; int(inf) raised OverflowError, a traceback.
+    ('{"monitoring": {"cpu_threshold": 1e400}}', "monitoring.cpu_threshold: inf is not a finite number"),
+    ('{"monitoring": {"update_interval": -1e400}}', "monitoring.update_interval: -inf is not a finite number"),
+    ('{"users": {"bob": {"cpu_threshold": 1e400}}}', "users.bob.cpu_threshold: inf is not a finite number"),
+    ('{"filtering": {"min_cpu_percent": 1e999}}', "filtering.min_cpu_percent: inf is not a finite number"),
     ('{"monitoring": {"cpu_treshold": 50}}', "monitoring.cpu_treshold: unknown key"),
     ('{"monitor": {}}', "monitor: unknown section"),
     ('{"users": {"bob": {"cpu_threshold": 101}}}', "users.bob.cpu_threshold: 101 is out of range 1-100"),

@@ -80,6 +80,15 @@ def test_clean_log_text_redacts_and_escapes():
     assert clean_log_text("SECRET=abc") == "SECRET=[redacted]"
 
 
+@pytest.mark.parametrize("query", ["?%73ecret=S3CR3T", "?sec%72et=S3CR3T", "?x=1&%53ECRET=S3CR3T",
+                                   "?secret=S3CR3T&secret=S3CR3T", "?+secret=S3CR3T", "?se%63ret=S3CR3T&y=2"])
+def test_the_secret_is_redacted_however_its_key_is_encoded(query):
+    """Issue 13, Low 9: parse_qs decodes keys, so these authenticate; the log matched only a
+    literal "secret=" and wrote the secret out."""
+    line = clean_log_text('"GET /ws%s HTTP/1.1" 101 -' % query)
+    assert "S3CR3T" not in line and "[redacted]" in line
+
+
 def test_deadline_reader_reads_whole_lines_only_and_times_out():
     left, right = socket.socketpair()
     reader = DeadlineReader(left)
