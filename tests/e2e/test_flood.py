@@ -27,19 +27,20 @@ FLOOD_RSS_BOUND = 10 * 1024 * 1024
 INTERVAL = 0.5
 
 
-class Bystander:
-    """A well-behaved client in a thread: the arrival time of every system_update."""
+class Reader:
+    """Reads a websocket-client connection in a thread, handing each message to ``on_message``
+    until :meth:`close` or the connection ends."""
 
-    def __init__(self, daemon):
-        self.ws = websocket.create_connection(daemon.ws_url(), timeout=10)
-        self.arrivals = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+    def __init__(self, ws, on_message):
+        self.ws = ws
+        self._on_message = on_message
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
 
     def _read(self):
         self.ws.settimeout(1.0)
-        while not self.stop.is_set():
+        while not self._stop.is_set():
             try:
                 text = self.ws.recv()
             except websocket.WebSocketTimeoutException:
@@ -48,19 +49,29 @@ class Bystander:
                 return
             if not text:  # closed
                 return
-            message = json.loads(text)
-            if message["type"] == "system_update":
-                self.arrivals.append(time.monotonic())
+            self._on_message(json.loads(text))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.ws.close()
+
+
+class Bystander(Reader):
+    """A well-behaved client: the arrival time of every system_update."""
+
+    def __init__(self, daemon):
+        self.arrivals = []
+        super().__init__(websocket.create_connection(daemon.ws_url(), timeout=10), self._arrived)
+
+    def _arrived(self, message):
+        if message["type"] == "system_update":
+            self.arrivals.append(time.monotonic())
 
     def longest_gap(self, start, end):
         times = [t for t in self.arrivals if start <= t <= end]
         edges = [start] + times + [end]
         return max(b - a for a, b in zip(edges, edges[1:]))
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(5)
-        self.ws.close()
 
 
 def quiet_daemon(make_daemon):
@@ -88,10 +99,13 @@ def test_a_client_that_sends_and_never_reads_is_held_back(make_daemon):
         if not select.select([], [flooder], [], 0.1)[1]:
             continue  # TCP pushes back: the daemon stopped reading
         try:
-            sent += flooder.send(pending)
-        except (BlockingIOError, ConnectionError):
+            count = flooder.send(pending)
+        except BlockingIOError:
             continue
-        pending = memoryview(frame)
+        except ConnectionError:
+            break  # evicted
+        sent += count
+        pending = pending[count:] or memoryview(frame)  # whole frames only: a valid stream
     end = time.monotonic()
     growth = daemon.health()["rss_bytes"] - before
     flooder.setblocking(True)
@@ -109,26 +123,13 @@ def test_a_client_that_sends_and_never_reads_is_held_back(make_daemon):
 def test_a_request_flood_is_answered_at_the_rate_limit(make_daemon):
     daemon, bystander = quiet_daemon(make_daemon)
     before = daemon.health()["rss_bytes"]
-    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
     replies = {"pong": 0, "error": 0}
-    done = threading.Event()
 
-    def read():
-        ws.settimeout(1.0)
-        while not done.is_set():
-            try:
-                text = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except (websocket.WebSocketException, OSError):
-                return
-            if not text:  # closed
-                return
-            kind = json.loads(text)["type"]
-            if kind in replies:
-                replies[kind] += 1
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    def count(message):
+        if message["type"] in replies:
+            replies[message["type"]] += 1
+    reader = Reader(websocket.create_connection(daemon.ws_url(), timeout=10), count)
+    ws = reader.ws
     request = json.dumps({"type": "ping"})
     sent = 0
     start = time.monotonic()
@@ -141,9 +142,7 @@ def test_a_request_flood_is_answered_at_the_rate_limit(make_daemon):
     end = time.monotonic()
     growth = daemon.health()["rss_bytes"] - before
     time.sleep(1.0)  # the measuring window's tail: replies still in flight arrive
-    done.set()
-    reader.join(5)
-    ws.close()
+    reader.close()
     elapsed = time.monotonic() - start
     assert sent > 1000, sent  # it really was a flood: far past the limit, so it was evicted
     assert daemon.health()["evicted_clients"] == 1
