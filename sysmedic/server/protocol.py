@@ -98,6 +98,14 @@ HANDLERS = {
 }
 
 
+def _is_unicode(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _reject_constant(name):
     raise ValueError("%s is not JSON" % name)
 
@@ -106,8 +114,9 @@ def parse(text):
     """``(request_type, error_text, request_id)`` of a request text: ``error_text`` is None for a
     valid request, and ``request_type`` is None when it is not.
 
-    ``request_id`` is kept only when it is a string of at most 128 characters (decision 10), and
-    even for an invalid request, so its error reply can carry it.
+    ``request_id`` is kept only when it is a string of at most 128 characters (decision 10) of
+    valid Unicode (a lone surrogate such as ``"\\ud800"`` would be echoed as JSON that strict
+    parsers reject: issue 13), and even for an invalid request, so its error reply can carry it.
     """
     try:
         request = json.loads(text, parse_constant=_reject_constant)
@@ -116,7 +125,7 @@ def parse(text):
     if not isinstance(request, dict):
         return None, NOT_OBJECT, None
     request_id = request.get("request_id")
-    if not (isinstance(request_id, str) and len(request_id) <= MAX_REQUEST_ID):
+    if not (isinstance(request_id, str) and len(request_id) <= MAX_REQUEST_ID and _is_unicode(request_id)):
         request_id = None
     kind = request.get("type")
     if not isinstance(kind, str) or not kind:
@@ -137,6 +146,7 @@ def respond(text, state, now):
     handler = HANDLERS.get(kind)
     if handler is None:
         shown = kind if len(kind) <= MAX_ECHO else kind[:MAX_ECHO] + "..."
+        shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate as text
         return error_message("Unknown request type: %s" % shown, now, request_id)
     response_type, build = handler
     return encode(response_type, build(state), now, request_id)

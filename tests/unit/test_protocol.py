@@ -100,6 +100,16 @@ def test_deep_nesting_is_an_error_reply_not_a_crash():
     assert reply["type"] in ("pong", "error")
 
 
+def test_lone_surrogates_are_never_echoed_as_invalid_json():
+    """Issue 13, Low 14: a request_id "\ud800" was echoed as such; strict parsers reject it."""
+    text = '{"type": "ping", "request_id": "\\ud800"}'
+    reply = protocol.respond(text, state(), NOW)
+    assert "ud800" not in reply and decode(reply)["type"] == "pong" and "request_id" not in decode(reply)
+    reply = protocol.respond('{"type": "\\udfff", "request_id": "ok"}', state(), NOW)
+    reply.encode("utf-8")  # no lone surrogate left in the text
+    assert decode(reply)["data"]["error"] == "Unknown request type: \\udfff" and decode(reply)["request_id"] == "ok"
+
+
 def test_unknown_type_echo_is_bounded_and_request_id_rules():
     reply = decode(protocol.respond(json.dumps({"type": "x" * 1000, "request_id": "a"}), state(), NOW))
     assert len(reply["data"]["error"]) < 100 and reply["request_id"] == "a"
