@@ -101,7 +101,8 @@ def test_deep_nesting_is_an_error_reply_not_a_crash():
 
 
 def test_lone_surrogates_are_never_echoed_as_invalid_json():
-    """Issue 13, Low 14: a request_id "\ud800" was echoed as such; strict parsers reject it."""
+    """Issue 13, Low 14: a request_id holding a lone surrogate (U+D800) was echoed as such;
+    strict JSON parsers reject it."""
     text = '{"type": "ping", "request_id": "\\ud800"}'
     reply = protocol.respond(text, state(), NOW)
     assert "ud800" not in reply and decode(reply)["type"] == "pong" and "request_id" not in decode(reply)
