@@ -56,11 +56,15 @@ class Health:
         self._monotonic = monotonic
         self._clock = clock
 
-    def problems(self):
-        """Why the daemon is degraded: a list of sentences, empty when healthy."""
-        found = ["thread %s died" % name for name, state in self._threads.states().items() if state == FAILED]
+    def _now(self):
+        """``(thread states, sample age in seconds or None)``, read once per answer."""
         sampled = self._sampler.last_sample
-        age = None if sampled is None else self._monotonic() - sampled
+        return self._threads.states(), None if sampled is None else self._monotonic() - sampled
+
+    def problems(self, now=None):
+        """Why the daemon is degraded: a list of sentences, empty when healthy."""
+        states, age = now or self._now()
+        found = ["thread %s died" % name for name, state in states.items() if state == FAILED]
         late = lateness_problem(age, self._config().monitoring.update_interval)
         if late:
             found.append(late)
@@ -68,8 +72,8 @@ class Health:
 
     def report(self, settings):
         """``(http_status, body)`` for a listener with ``settings``."""
-        problems = self.problems()
-        sampled = self._sampler.last_sample
+        now = states, age = self._now()
+        problems = self.problems(now)
         collect_ms = self._sampler.last_collect_ms
         body = {
             "status": "degraded" if problems else "healthy",
@@ -80,8 +84,8 @@ class Health:
             "has_secret": True,
             "version": self._version,
             "problems": problems,
-            "threads": self._threads.states(),
-            "sample_age_seconds": None if sampled is None else round(self._monotonic() - sampled, 2),
+            "threads": states,
+            "sample_age_seconds": None if age is None else round(age, 2),
             "collect_ms": None if collect_ms is None else round(collect_ms, 2),
             "sampler_errors": self._sampler.errors,
             "broadcast_failures": self._broadcaster.failed,

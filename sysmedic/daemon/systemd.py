@@ -32,10 +32,6 @@ class SystemdNotifier:
         if self._address and usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
             self.watchdog_seconds = int(usec) / 1e6
 
-    @property
-    def enabled(self):
-        return self._address is not None
-
     def ping_every(self):
         """How often to send ``WATCHDOG=1`` (half the deadline, as sd_watchdog_enabled(3) advises),
         or ``None`` without a watchdog."""

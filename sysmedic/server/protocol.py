@@ -178,17 +178,15 @@ class RateLimiter:
         self._warned = None
         self._flood_limit = max(100, 10 * rate * warn_every)
         self._dropped_since_warning = 0
-        self.dropped = 0
 
     def warn(self):
         """For a request :meth:`allow` refused: True if it gets the error reply, False if it is
-        dropped silently (counted in ``dropped``)."""
+        dropped silently (counted toward :meth:`flooding`)."""
         now = self._clock()
         if self._warned is None or now - self._warned >= self._warn_every:
             self._warned = now
             self._dropped_since_warning = 0
             return True
-        self.dropped += 1
         self._dropped_since_warning += 1
         return False
 

@@ -165,7 +165,6 @@ class Connection:
         self._max_pending = (max_pending_messages, max_pending_bytes)
         self._room = threading.Condition()
         self._finishing = False
-        self.held_back = 0      # times the reader waited for the session to catch up
         wake = self.wake
 
         class WakingEvent(threading.Event):
@@ -215,8 +214,6 @@ class Connection:
                 if self.close_code == POLICY_VIOLATION:
                     raise OSError("evicted: not reading any more")
                 return
-            if self._input_full():
-                self.held_back += 1
             while self._input_full() and not self._finishing and self.ws.connected:
                 self._room.wait(1.0)
             if self._finishing:
