@@ -75,9 +75,10 @@ class _Duration:
 
     LONGEST = 10 * 365 * 86400.0
 
-    def __init__(self, unit_seconds, suffix):
+    def __init__(self, unit_seconds, suffix, shortest=0.0):
         self.unit_seconds = unit_seconds
         self.suffix = suffix
+        self.shortest = shortest
 
     def __call__(self, value):
         if isinstance(value, str) and value.strip() and value.strip()[-1].isalpha():
@@ -86,6 +87,8 @@ class _Duration:
             seconds = float(_number(value)) * self.unit_seconds
         if seconds != seconds or not seconds > 0:
             raise ValueError("%s must be greater than 0" % (value,))
+        if seconds < self.shortest:
+            raise ValueError("%s is too short (at least %s)" % (value, duration_text(self.shortest, 1, "s")))
         if seconds > self.LONGEST:
             raise ValueError("%s is too long (at most 10 years)" % (value,))
         return seconds
@@ -95,8 +98,10 @@ class _Duration:
         return duration_text(seconds, self.unit_seconds, self.suffix)
 
 
-def _duration(unit_seconds):
-    return _Duration(unit_seconds, {1: "s", 60: "m", 86400: "d"}[unit_seconds])
+def _duration(unit_seconds, shortest=0.0):
+    """A duration counted in ``unit_seconds``, at least ``shortest`` seconds (issue 13 Low 15:
+    an interval of a microsecond made the daemon spin a whole core)."""
+    return _Duration(unit_seconds, {1: "s", 60: "m", 86400: "d"}[unit_seconds], shortest)
 
 
 def _boolean(value):
@@ -164,8 +169,8 @@ PERCENT = _int_range(1, 100)
 
 @dataclass(frozen=True)
 class Monitoring:
-    update_interval: float = option(5.0, _duration(1), "seconds between samples and system_update messages")
-    monitoring_interval: float = option(60.0, _duration(1), "seconds between history rows in the database")
+    update_interval: float = option(5.0, _duration(1, shortest=0.2), "seconds between samples and system_update messages")
+    monitoring_interval: float = option(60.0, _duration(1, shortest=1.0), "seconds between history rows in the database")
     cpu_threshold: int = option(80, PERCENT, "system CPU % above which the machine is under Heavy Load")
     memory_threshold: int = option(80, PERCENT, "system memory % above which the machine is under Heavy Load")
     user_cpu_threshold: int = option(80, PERCENT, "default per-user CPU % threshold (share of the machine)")
@@ -193,7 +198,7 @@ class Email:
     password: str = option("", _text, "SMTP password", secret=True)
     sender: str = option("", _text, "From address (default sysmedic@<fqdn>)")
     recipients: tuple = option((), _addresses, "To addresses, comma-separated")
-    timeout: float = option(10.0, _duration(1), "seconds to wait for the SMTP server")
+    timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds to wait for the SMTP server")
     ca_file: str = option("", _text, "PEM file of CAs to trust instead of the system store")
 
 
@@ -229,9 +234,9 @@ class WebSocketSettings:
     max_clients: int = option(100, _int_range(1, 10000), "WebSocket clients served at once (more get 503)")
     compression: bool = option(False, _boolean, "accept permessage-deflate")
     max_message_size: int = option(65536, _int_range(125, 1 << 24), "largest client message in bytes (close 1009)")
-    ping_interval: float = option(25.0, _duration(1), "seconds between server pings")
-    header_timeout: float = option(10.0, _duration(1), "seconds a client has to send its request headers")
-    send_timeout: float = option(10.0, _duration(1), "seconds a send may wait for a client to read")
+    ping_interval: float = option(25.0, _duration(1, shortest=1.0), "seconds between server pings")
+    header_timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds a client has to send its request headers")
+    send_timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds a send may wait for a client to read")
     send_buffer: int = option(65536, _int_range(4096, 1 << 24), "kernel send buffer per client in bytes")
     queue_limit: int = option(32, _int_range(1, 10000), "messages queued per client at most")
     evict_after: int = option(8, _int_range(1, 10000), "drops in a row after which a client is evicted (1008)")

@@ -101,9 +101,10 @@ def test_oversized_message_is_closed_with_1009_and_logged(daemon):
 
 
 def test_replies_and_broadcasts_never_corrupt_each_other(make_daemon):
-    """One writer per socket: a burst of requests while updates stream at 50 Hz."""
-    daemon = make_daemon(config={"monitoring": {"update_interval": 0.02}},
-                         websocket={"rate_limit": 100000, "rate_burst": 100000, "ping_interval": 0.5})
+    """One writer per socket: a burst of requests while updates stream at 5 Hz (the floor) and
+    pings every second."""
+    daemon = make_daemon(config={"monitoring": {"update_interval": 0.2}},
+                         websocket={"rate_limit": 100000, "rate_burst": 100000, "ping_interval": 1})
     ws = websocket.create_connection(daemon.ws_url(), timeout=10)
     replies, updates, sent = set(), 0, 0
     while sent < 2000 or len(replies) < sent or updates < 10:
@@ -121,7 +122,7 @@ def test_replies_and_broadcasts_never_corrupt_each_other(make_daemon):
 
 
 def test_a_stalled_client_is_evicted_and_delays_nobody(make_daemon):
-    daemon = make_daemon(config={"monitoring": {"update_interval": 0.05}},
+    daemon = make_daemon(config={"monitoring": {"update_interval": 0.2}},
                          websocket={"send_buffer": 4096, "send_timeout": 1, "queue_limit": 4, "evict_after": 3})
     stalled = websocket.create_connection(daemon.ws_url(), timeout=10,
                                           sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
@@ -142,8 +143,8 @@ def test_a_stalled_client_is_evicted_and_delays_nobody(make_daemon):
             now = time.monotonic()
             gaps.append(now - last)
             last = now
-    assert len(gaps) > 40
-    assert max(gaps[1:]) < 0.5, max(gaps[1:])  # 50 ms updates: nothing stalled the reader
+    assert len(gaps) > 25
+    assert max(gaps[1:]) < 1.0, max(gaps[1:])  # 200 ms updates: nothing stalled the reader
     stalled.sock.close()
     reader.close()
 
@@ -198,7 +199,7 @@ def test_a_burst_of_connections_is_served_without_stalls(daemon):
 
 
 def test_server_pings_keep_idle_connections_alive(make_daemon):
-    daemon = make_daemon(config={"monitoring": {"update_interval": 60}}, websocket={"ping_interval": 0.3})
+    daemon = make_daemon(config={"monitoring": {"update_interval": 60}}, websocket={"ping_interval": 1})
     ws = websocket.create_connection(daemon.ws_url(), timeout=5)
     opcodes = set()
     while websocket.ABNF.OPCODE_PING not in opcodes:

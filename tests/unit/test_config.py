@@ -31,6 +31,11 @@ def test_defaults_when_no_files(home):
     ('{"monitoring": {"update_interval": 0}}', "monitoring.update_interval: 0 must be greater than 0"),
     ('{"monitoring": {"update_interval": -1}}', "monitoring.update_interval: -1 must be greater than 0"),
     ('{"monitoring": {"cpu_threshold": "high"}}', "monitoring.cpu_threshold: 'high' is not a number"),
+    # Issue 13, Low 15: a microsecond interval made the daemon spin a whole core.
+    ('{"monitoring": {"update_interval": 0.000001}}', "monitoring.update_interval: 1e-06 is too short (at least 0.2s)"),
+    ('{"monitoring": {"update_interval": "0.1s"}}', "monitoring.update_interval: 0.1s is too short (at least 0.2s)"),
+    ('{"monitoring": {"monitoring_interval": 0.5}}', "monitoring.monitoring_interval: 0.5 is too short (at least 1s)"),
+    ('{"email": {"timeout": 0.001}}', "email.timeout: 0.001 is too short (at least 1s)"),
     # Issue 13, Medium 4: 1e400 is infinity in JSON; int(inf) raised OverflowError, a traceback.
     ('{"monitoring": {"cpu_threshold": 1e400}}', "monitoring.cpu_threshold: inf is not a finite number"),
     ('{"monitoring": {"update_interval": -1e400}}', "monitoring.update_interval: -inf is not a finite number"),
@@ -112,3 +117,10 @@ def test_websocket_json(home):
     write(home, "websocket.json", '{"port": 70000}')
     with pytest.raises(ConfigError, match="websocket.json: port: 70000 is out of range 1-65535"):
         config.load_websocket(home)
+    # Issue 13, Low 15: floors, so a typo cannot make pings or header deadlines a busy loop.
+    for key, value, floor in (("ping_interval", 0.001, "1s"), ("header_timeout", 0.01, "1s"),
+                              ("send_timeout", 0.5, "1s")):
+        write(home, "websocket.json", json.dumps({key: value}))
+        with pytest.raises(ConfigError, match=r"websocket.json: %s: %s is too short \(at least %s\)$"
+                           % (key, value, floor)):
+            config.load_websocket(home)

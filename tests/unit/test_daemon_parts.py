@@ -1,6 +1,7 @@
 """The daemon's parts without a daemon: Sampler and StorageWriter with injected clocks and fakes,
 thread supervision, /health, the broadcaster's survival, mailboxes, systemd notify."""
 
+import dataclasses
 import logging
 import math
 import os
@@ -80,8 +81,16 @@ class FakeBroadcaster:
         self.published.append((kind, data))
 
 
+def fast(interval):
+    """A Config sampling every ``interval`` seconds, below the 0.2 s floor a user may set: these
+    tests drive the loop itself, in real time."""
+    config = config_from_dict({})
+    return dataclasses.replace(config, monitoring=dataclasses.replace(config.monitoring, update_interval=interval))
+
+
 def make_sampler(snapshots, config=None, clock=None, **options):
-    config = config_from_dict(config or {"monitoring": {"monitoring_interval": 60, "retain_days": 30}})
+    if not hasattr(config, "monitoring"):
+        config = config_from_dict(config or {"monitoring": {"monitoring_interval": 60, "retain_days": 30}})
     parts = dict(collector=FakeCollector(snapshots), shared=Shared(None), writer=FakeWriter(),
                  broadcaster=FakeBroadcaster(), clock=clock or Clock())
     sampler = Sampler(parts["collector"], lambda: config, parts["shared"], parts["writer"], parts["broadcaster"],
@@ -137,7 +146,7 @@ def test_sampler_run_survives_a_failed_sample_and_feeds_the_heartbeat():
         done.set()
         return snapshot()
     sampler, parts = make_sampler([snapshot(), OSError("proc vanished"), snapshot(), last],
-                                  config={"monitoring": {"update_interval": 0.01}},
+                                  config=fast(0.01),
                                   clock=time.monotonic, heartbeat=lambda: beats.append(1))
     thread = threading.Thread(target=sampler.run, args=(stop,))
     thread.start()
@@ -159,7 +168,7 @@ def test_a_hung_sample_stops_the_heartbeat_and_health_reports_the_sampler_late()
         return snapshot()
     beats = []
     clock = Clock(1000.0)
-    sampler, parts = make_sampler([snapshot(), hang], config={"monitoring": {"update_interval": 0.01}},
+    sampler, parts = make_sampler([snapshot(), hang], config=fast(0.01),
                                   heartbeat=lambda: beats.append(clock.now), heartbeat_every=0.005)
     sampler._monotonic = time.monotonic  # real time for the loop's waits
     stop = threading.Event()
@@ -194,7 +203,7 @@ class Quiet:
 
 
 def make_health(sampler, threads, monotonic, interval=0.01):
-    config = config_from_dict({"monitoring": {"update_interval": interval}})
+    config = fast(interval)
     return Health("9.9", sampler, threads, Registry(5), Quiet(), Quiet(), [Quiet()], lambda: config,
                   lambda settings: "box.example", started=0.0, monotonic=monotonic, clock=lambda: 10.0)
 
