@@ -236,6 +236,8 @@ class WebSocketSettings:
     max_message_size: int = option(65536, _int_range(125, 1 << 24), "largest client message in bytes (close 1009)")
     ping_interval: float = option(25.0, _duration(1, shortest=1.0), "seconds between server pings")
     header_timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds a client has to send its request headers")
+    max_http_connections: int = option(64, _int_range(4, 10000), "connections not (yet) WebSocket clients, at most")
+    http_lifetime: float = option(30.0, _duration(1, shortest=1.0), "seconds a non-WebSocket connection may stay open")
     send_timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds a send may wait for a client to read")
     send_buffer: int = option(65536, _int_range(4096, 1 << 24), "kernel send buffer per client in bytes")
     queue_limit: int = option(32, _int_range(1, 10000), "messages queued per client at most")

@@ -16,7 +16,6 @@ pid file. Every join has a timeout.
 
 import logging
 import os
-import resource
 import secrets
 import select
 import signal
@@ -75,19 +74,6 @@ class Secret:
     def rotate(self):
         with self._lock:
             self._value = secrets.token_hex(16)
-
-
-def raise_fd_limit(max_clients, spare=128):
-    """Raise the soft RLIMIT_NOFILE (often 1024) toward the hard limit so ``max_clients``
-    sockets fit; never lowers it, and only logs when the hard limit is too low."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = max_clients + spare
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        if target > soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        if target < wanted:
-            log.warning("open file limit %d is below the %d that max_clients=%d needs", target, wanted, max_clients)
 
 
 class Daemon:
@@ -164,7 +150,6 @@ class Daemon:
         with Storage(path) as storage:  # create or migrate before any thread uses it
             active = {record.cause for record in storage.alerts(unresolved=True)}
             alert_summary = summary(storage)
-        raise_fd_limit(websocket.max_clients)
         self.secret = Secret()
         self.page = read_text("sysmedic.web", "client.html").encode("utf-8")
         self.shared = Shared(alert_summary)

@@ -1,5 +1,6 @@
 """The running daemon's settings: the current Config, websocket.json with the ``--port``
-override, and the host name its connection URLs carry.
+override and its connection caps fitted to the open-file limit, and the host name its
+connection URLs carry.
 
 ``config`` is swapped whole on reload (a reference assignment readers copy; nobody mutates a
 Config). The URL host may resolve names, so it is chosen once per listen address and kept
@@ -7,10 +8,53 @@ until the settings are reloaded.
 """
 
 import dataclasses
+import logging
+import os
+import resource
 import socket
 
 from .. import config as configuration
 from .. import hostaddr
+
+log = logging.getLogger(__name__)
+# File descriptors kept free of connections: the sampler's /proc reads, SQLite and its journal,
+# the log, the control socket and its clients, e-mail (issue 13, Medium 5).
+RESERVE_FDS = 64
+
+
+def open_fds():
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 32
+
+
+def raise_fd_limit(wanted):
+    """Raise the soft RLIMIT_NOFILE (often 1024) toward ``wanted``, never past the hard limit
+    and never lower; returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted if soft == resource.RLIM_INFINITY else soft
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def fit_fd_limit(websocket, in_use):
+    """``websocket`` with ``max_clients`` and ``max_http_connections`` cut, if need be, so that
+    both fit under the open-file limit with :data:`RESERVE_FDS` to spare."""
+    wanted = websocket.max_clients + websocket.max_http_connections
+    room = raise_fd_limit(wanted + in_use + RESERVE_FDS) - in_use - RESERVE_FDS
+    if wanted <= room:
+        return websocket
+    http = min(websocket.max_http_connections, max(4, room // 8))
+    clients = max(1, min(websocket.max_clients, room - http))
+    log.warning("the open file limit leaves room for %d connections: serving at most %d clients and %d HTTP "
+                "connections (websocket.json asks for %d and %d)", max(room, 0), clients, http,
+                websocket.max_clients, websocket.max_http_connections)
+    return dataclasses.replace(websocket, max_clients=clients, max_http_connections=http)
 
 
 class Settings:
@@ -26,17 +70,21 @@ class Settings:
         self.config = configuration.load_config(home)
         self.hostname = fqdn()
         self._hosts = {}
+        self._fds_in_use = open_fds()
 
     def reload_config(self):
         """Re-read config.json. :raises ConfigError: and the running Config stays."""
         self.config = configuration.load_config(self.home)
 
     def websocket(self):
-        """websocket.json, with the ``--port`` override. :raises ConfigError: for a bad file."""
+        """websocket.json, with the ``--port`` override and caps that fit the open-file limit.
+
+        :raises ConfigError: for a bad file.
+        """
         settings = configuration.load_websocket(self.home)
         if self._port is not None:
             settings = dataclasses.replace(settings, port=self._port)
-        return settings
+        return fit_fd_limit(settings, self._fds_in_use)
 
     def saved_websocket(self):
         """websocket.json as saved (no override), or ``None`` when the file is broken."""

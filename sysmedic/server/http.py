@@ -27,12 +27,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
+from .admission import Admission, refuse
 from .clients import Client
 from .session import serve_client
 
 log = logging.getLogger("sysmedic.http")
 
 _CONTROL = {c: "\\x%02x" % c for c in list(range(32)) + [127]}
+# RFC 9110 5.1 and 5.5: a header name is a token; a value holds no control character but tab.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # A query parameter: its key, then its value up to the next separator.
 _PARAMETER = re.compile(r"(?:^|(?<=[?&;\s\"']))([^=&;\s\"'?]+)=([^&;\s\"']*)")
 
@@ -102,7 +106,20 @@ class Server(ThreadingHTTPServer):
         self._last_accept_warning = 0.0
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
+        self.admission = Admission(lambda: self.app.settings.max_http_connections)
         super().__init__(address, Handler)
+
+    def process_request(self, request, client_address):
+        """A thread per admitted connection; at the limit, a short 503 and no thread."""
+        if not self.admission.admit(request):
+            refuse(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started (e.g. out of threads): the caller closes it
+            self.admission.leave(request)
+            raise
 
     def get_request(self):
         try:
@@ -129,16 +146,56 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.accepted = time.monotonic()
         self.rfile = DeadlineReader(self.connection)
         self.app = self.server.app
         self.server_version = "SysMedic/" + self.app.version
+        self.has_body = False
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.admission.leave(self.connection)
 
     def handle_one_request(self):
-        self.rfile.start(self.app.settings.header_timeout)
+        """One request, within the header deadline and the connection's total ``http_lifetime``
+        (a kept-alive connection cannot live forever by asking every few seconds)."""
+        settings = self.app.settings
+        remaining = self.accepted + settings.http_lifetime - time.monotonic()
+        if remaining <= 0:
+            self.close_connection = True
+            return
+        self.server.admission.waiting(self.connection)
+        self.has_body = False
+        self.rfile.start(min(settings.header_timeout, remaining))
         try:
             super().handle_one_request()
         except OSError:  # reset, broken pipe, headers timed out mid-way
             self.close_connection = True
+
+    def parse_request(self):
+        """The request line and headers; a request that carries a body is answered and the
+        connection closed, since bodies are never read: its bytes must not be taken for the
+        next request (request smuggling behind a keep-alive proxy, issue 13 Low 10)."""
+        if not super().parse_request():
+            return False
+        self.server.admission.busy(self.connection)
+        # http.server stops at a line that is not a header and keeps the rest as a "payload":
+        # those headers would be silently lost, so such a request is refused as a whole.
+        valid = not self.headers.defects and not self.headers.get_payload() and all(
+            _TOKEN.match(name) and not _BAD_VALUE.search(value) for name, value in self.headers.items())
+        if not valid:
+            self._json(400, {"error": "Invalid header"}, close=True)
+            return False
+        length = self.headers.get("Content-Length", "").strip()
+        self.has_body = length not in ("", "0") or "Transfer-Encoding" in self.headers
+        return True
+
+    def end_headers(self):
+        if self.has_body and not self.close_connection:
+            self.send_header("Connection", "close")
+        super().end_headers()
 
     def __getattr__(self, name):
         if name.startswith("do_"):  # every method but GET: 405, with Allow
@@ -176,6 +233,8 @@ class Handler(BaseHTTPRequestHandler):
     def _health(self, url):
         """``/health``: 200 when healthy, 503 when degraded (a thread died, the sampler is late)."""
         code, body = self.app.health()
+        admission = self.server.admission
+        body.update(http_connections=admission.count(), http_connections_dropped=admission.evicted + admission.refused)
         self._json(code, body)
 
     def _page(self, url):
@@ -228,6 +287,7 @@ class Handler(BaseHTTPRequestHandler):
         if not app.registry.reserve():
             return self._json(503, {"error": "Too many clients"}, headers={"Retry-After": "10"}, close=True)
         self.close_connection = True
+        self.server.admission.leave(self.connection)  # a client now, counted by the registry
         settings = app.settings
         from .websocket import Connection  # the WebSocket stack loads with the first client
         try:
@@ -236,10 +296,10 @@ class Handler(BaseHTTPRequestHandler):
             conn = Connection(self.connection, self.headers.items(), settings.compression,
                               settings.max_message_size, settings.ping_interval, settings.send_timeout,
                               settings.max_pending_messages, settings.max_pending_bytes)
-        except Exception as err:  # the library refused the handshake
+        except Exception as err:  # the library refused the handshake (it has sent nothing)
             app.registry.release()
             log.info("%s WebSocket handshake failed: %s", self.client_address[0], clean_log_text(str(err)))
-            return
+            return self._json(400, {"error": "Invalid WebSocket handshake"}, close=True)
         self.log_request(101)
         client = Client(conn, self.client_address[0], settings.queue_limit, settings.evict_after)
         app.registry.add(client)

@@ -342,3 +342,60 @@ def test_an_encoded_secret_key_never_reaches_the_log(daemon):
         ws.close()
     wait_for(lambda: daemon.log().count(" 101 ") >= 2, 10, what="both upgrades logged")
     assert secret not in daemon.log() and "%73ecret=[redacted]" in daemon.log()
+
+
+def read_until_closed(sock, timeout=10):
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("body_headers, body", [
+    (b"Content-Length: 38\r\n", b"GET /nothere HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\n"),
+    (b"Transfer-Encoding: chunked\r\n", b"0\r\n\r\nGET /nothere HTTP/1.1\r\nHost: x\r\n\r\n"),
+])
+def test_a_request_body_is_never_served_as_the_next_request(daemon, body_headers, body):
+    """Issue 13, Low 10: the body's bytes were read as a second request (smuggling)."""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + body_headers + b"\r\n" + body)
+        replies = read_until_closed(sock)
+    assert replies.count(b"HTTP/1.1 ") == 1 and replies.startswith(b"HTTP/1.1 200"), replies[:300]
+    assert b"Connection: close" in replies and b"404" not in replies.split(b"\r\n")[0]
+    still_healthy(daemon)
+
+
+@pytest.mark.parametrize("line", [b"(bad): 1", b"Bad Name: x", b"X\x01Y: z", b": empty", b"X-A: b\x00c",
+                                  b" folded-onto-the-last-header"])
+def test_an_invalid_header_gets_a_400_even_with_a_valid_secret(daemon, line):
+    """Issue 13, Low 14: the library refused the upgrade and nothing at all was answered; a line
+    that is not a header also hid every header after it."""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+        sock.sendall(handshake(daemon)[:-2] + line + b"\r\n\r\n")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 400 ")
+    assert daemon.health()["clients"] == 0
+    still_healthy(daemon)
+
+
+def test_a_kept_alive_connection_is_closed_after_its_lifetime(make_daemon):
+    """Issue 13, Medium 5: a /health every 8 s (under the 10 s header deadline) kept a connection
+    and its thread forever. ``http_lifetime`` bounds the connection's whole life."""
+    daemon = make_daemon(websocket={"http_lifetime": 3})
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        opened = time.monotonic()
+        answered = 0
+        while True:
+            try:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                head = sock.recv(65536)
+            except OSError:
+                break
+            if not head:
+                break
+            answered += 1
+            assert time.monotonic() - opened < 3 + 2, "still open"
+            time.sleep(0.5)  # a probe's pace, not synchronisation
+    assert answered >= 3 and 3 <= time.monotonic() - opened < 3 + 2

@@ -416,3 +416,17 @@ def test_systemd_notifier_is_silent_without_systemd_and_ignores_another_pids_wat
     assert not SystemdNotifier({}).ready() and SystemdNotifier({}).ping_every() is None
     other = SystemdNotifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert other.ping_every() is None and other.watchdog() is False  # the socket is gone: logged once
+
+
+def test_connection_caps_are_cut_to_fit_the_open_file_limit(monkeypatch, caplog):
+    """Issue 13, Medium 5: connections must leave fds for the sampler and storage."""
+    from sysmedic.config import WebSocketSettings
+    from sysmedic.daemon import settings as module
+    monkeypatch.setattr(module, "raise_fd_limit", lambda wanted: 256)
+    wide = WebSocketSettings(max_clients=500, max_http_connections=64)
+    fitted = module.fit_fd_limit(wide, in_use=32)
+    room = 256 - 32 - module.RESERVE_FDS
+    assert fitted.max_http_connections == room // 8 and fitted.max_clients == room - room // 8
+    assert "serving at most 140 clients and 20 HTTP connections" in caplog.text
+    narrow = WebSocketSettings(max_clients=100, max_http_connections=64)
+    assert module.fit_fd_limit(narrow, in_use=16) == narrow  # 164 fit in 256 - 16 - 64: unchanged

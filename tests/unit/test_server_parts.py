@@ -165,3 +165,26 @@ def test_the_websocket_stack_loads_only_when_a_client_upgrades():
             "print(sorted(m for m in ('simple_websocket', 'wsproto', 'h11') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+# -- HTTP-phase admission (issue 13, Medium 5) ----------------------------------------------------
+
+def test_admission_evicts_the_longest_waiting_connection_and_refuses_only_when_all_are_busy():
+    from sysmedic.server.admission import Admission
+    pairs = [socket.socketpair() for _ in range(4)]
+    try:
+        ours = [a for a, _ in pairs]
+        admission = Admission(lambda: 2)
+        assert admission.admit(ours[0]) and admission.admit(ours[1])
+        admission.busy(ours[1])  # answering: never evicted
+        assert admission.admit(ours[2])  # at the limit: ours[0] waited longest and is closed
+        assert pairs[0][0].recv(1) == b"" and admission.evicted == 1 and admission.count() == 2
+        admission.busy(ours[2])
+        assert not admission.admit(ours[3]) and admission.refused == 1  # every slot is answering
+        admission.busy(ours[0])  # an evicted socket's handler does not come back as busy
+        admission.leave(ours[1])
+        assert admission.count() == 1 and admission.admit(ours[3])
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
