@@ -14,6 +14,7 @@ import collections
 import threading
 
 CLOSED = object()   # what get() returns once the box is closed and empty
+TIMEOUT = object()  # what get(timeout) returns when nothing came in time
 # What put() did with an item.
 QUEUED, DROPPED, BYPASSED = "queued", "dropped", "bypassed"
 
@@ -84,12 +85,15 @@ class Mailbox:
             self._ready.notify()
             return QUEUED
 
-    def get(self):
-        """The oldest item, waiting for one; :data:`CLOSED` once closed and empty."""
+    def get(self, timeout=None):
+        """The oldest item, waiting for one; :data:`CLOSED` once closed and empty;
+        :data:`TIMEOUT` when ``timeout`` seconds passed without one."""
         with self._ready:
-            while not self._items and not self._closed:
-                self._ready.wait()
-            return self._items.popleft() if self._items else CLOSED
+            if not self._items and not self._closed:
+                self._ready.wait_for(lambda: self._items or self._closed, timeout)
+            if self._items:
+                return self._items.popleft()
+            return CLOSED if self._closed else TIMEOUT
 
     def consume(self, handle, on_error):
         """The worker loop: ``handle(item)`` for every item, oldest first, waiting for more,

@@ -35,7 +35,7 @@ from ..server.clients import Broadcaster, Registry
 from ..server.context import ServerContext
 from ..server.frames import GOING_AWAY
 from ..server.http import Server
-from ..storage import Storage, database_path
+from ..storage import Storage, database_path, set_aside_if_corrupt
 from .control import SOCKET_FILE, ControlServer
 from .controls import ControlCommands
 from .health import Health
@@ -147,6 +147,10 @@ class Daemon:
         bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
         collector = make_collector(self.settings.config.monitoring.collector)
         path = database_path(self.home)
+        corrupt = set_aside_if_corrupt(path)
+        if corrupt:
+            log.warning("%s is corrupt (%s): moved to %s; starting a fresh database", path, corrupt[1],
+                        os.path.basename(corrupt[0]))
         with Storage(path) as storage:  # create or migrate before any thread uses it
             active = {record.cause for record in storage.alerts(unresolved=True)}
             alert_summary = summary(storage)
@@ -155,7 +159,8 @@ class Daemon:
         self.shared = Shared(alert_summary)
         self.broadcaster = Broadcaster(self.registry)
         self.notifiers = self._notifiers()
-        self.writer = StorageWriter(path, on_alert=self._alert_opened, on_summary=self.shared.set_summary)
+        self.writer = StorageWriter(path, on_alert=self._alert_opened, on_summary=self.shared.set_summary,
+                                    summary=alert_summary)
         config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,

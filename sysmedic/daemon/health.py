@@ -68,6 +68,9 @@ class Health:
         late = lateness_problem(age, self._config().monitoring.update_interval)
         if late:
             found.append(late)
+        storage = self._writer.problem()
+        if storage:
+            found.append(storage)
         return found
 
     def report(self, settings):

@@ -31,9 +31,11 @@ def build_message(email, alert, hostname):
     message["From"] = email.sender or "sysmedic@%s" % hostname
     message["To"] = ", ".join(email.recipients)
     message["Date"] = formatdate(alert.created_at, localtime=True)
-    message["Message-ID"] = make_msgid("sysmedic-alert-%d" % alert.id, domain=hostname)
+    stored = alert.id is not None
+    message["Message-ID"] = make_msgid("sysmedic-alert-%s" % (alert.id if stored else "unstored"), domain=hostname)
     lines = [
-        "SysMedic alert #%d on %s" % (alert.id, hostname),
+        "SysMedic alert #%d on %s" % (alert.id, hostname) if stored else
+        "SysMedic alert on %s (not stored: the database cannot be written)" % hostname,
         "",
         "Time:     %s" % iso_utc(alert.created_at),
         "Severity: %s" % alert.severity,
@@ -47,7 +49,8 @@ def build_message(email, alert, hostname):
         lines += ["", "Primary cause: %s" % alert.details["primary_cause"]]
     if alert.details.get("recommendations"):
         lines += ["", "Recommendations:"] + ["  - %s" % r for r in alert.details["recommendations"]]
-    lines += ["", "Resolve with: sysmedic alerts resolve %d" % alert.id]
+    if stored:
+        lines += ["", "Resolve with: sysmedic alerts resolve %d" % alert.id]
     message.set_content("\n".join(lines) + "\n")
     return message
 

@@ -58,6 +58,7 @@ def alert(state, record):
         "primary_cause": assessment.primary_cause,
         "recommendations": list(assessment.recommendations),
         "id": record.id,
+        "stored": record.id is not None,
         "severity": record.severity,
         "cause": record.cause,
         "message": record.message,

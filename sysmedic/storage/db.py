@@ -8,6 +8,7 @@ The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` maps ea
 the SQL resource that brings the previous one to it, so later releases add a file and a line.
 """
 
+import functools
 import json
 import os
 import sqlite3
@@ -22,6 +23,70 @@ from ..resources import read_text
 DATABASE_FILE = "sysmedic.db"
 MIGRATIONS = {1: "schema_v1.sql"}
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+CORRUPT_HINT = "the database is corrupt; the daemon sets it aside and starts a fresh one at its next start"
+
+
+def _faults(err):
+    """SQLite errors that say the database cannot be used now (full disk, read-only file, I/O
+    error, lock, corruption), as opposed to a bug in a statement (IntegrityError and the like)."""
+    return isinstance(err, sqlite3.OperationalError) or type(err) is sqlite3.DatabaseError
+
+
+def storage_fault(err):
+    """True when ``err`` says the database cannot be written now, as opposed to a bug."""
+    return isinstance(err, StorageError) or _faults(err)
+
+
+def _reported(method):
+    """A Storage method whose database faults are one-line StorageErrors naming the file."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as err:
+            if not _faults(err):
+                raise
+            raise StorageError(describe(self.path, err)) from None
+    return wrapper
+
+
+def describe(path, err):
+    text = "%s: %s" % (path, err)
+    if type(err) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB
+        text += " (%s)" % CORRUPT_HINT
+    return text
+
+
+def set_aside_if_corrupt(path, clock=time.time):
+    """``PRAGMA quick_check`` the database at ``path``; a corrupt one (and its journal) is
+    renamed ``sysmedic.db.corrupt-<UTC time>`` so a fresh one can start. Returns
+    ``(new name, reason)`` or ``None`` when the database is sound or absent. A database that
+    is merely busy or unreadable is left alone (that is not corruption)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        not_a_link(path)
+        db = sqlite3.connect(path, timeout=5.0)
+        try:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+        finally:
+            db.close()
+        if rows == [("ok",)]:
+            return None
+        reason = "; ".join(str(row[0]) for row in rows[:3])
+    except OSError:
+        return None
+    except sqlite3.DatabaseError as err:
+        if isinstance(err, sqlite3.OperationalError):
+            return None
+        reason = str(err)
+    aside = "%s.corrupt-%s" % (path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(clock())))
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.rename(path + suffix, aside + suffix)
+    return aside, reason
 
 
 def database_path(home):
@@ -74,7 +139,7 @@ class Storage:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as err:
-            raise StorageError("%s: %s" % (path, err))
+            raise StorageError(describe(path, err))
         except OSError as err:
             raise StorageError("%s: cannot open: %s" % (path, err.strerror))
 
@@ -115,8 +180,16 @@ class Storage:
                 cursor.execute("PRAGMA user_version=%d" % target)
             self._write(apply)
 
+    @_reported
+    def check_writable(self):
+        """Write the schema version back (a page in the journal): raises when the database
+        cannot be written (read-only file, full disk, I/O error)."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        self._write(lambda cursor: cursor.execute("PRAGMA user_version=%d" % version))
+
     # -- alerts ----------------------------------------------------------------------------------
 
+    @_reported
     def open_alert(self, condition, status, details=None, now=None):
         """Insert an alert for ``condition`` unless its cause already has an open one.
 
@@ -136,6 +209,7 @@ class Storage:
             return _alert(row), created
         return self._write(insert)
 
+    @_reported
     def resolve_causes(self, causes, now=None):
         """Auto-resolve the open alerts of ``causes``; returns how many were resolved."""
         now = self._clock() if now is None else now
@@ -144,6 +218,7 @@ class Storage:
                            " WHERE cause = ? AND resolved_at IS NULL", (now, cause)).rowcount
             for cause in causes))
 
+    @_reported
     def resolve(self, alert_id, now=None):
         """Resolve one alert by hand. :raises NotFound: for an unknown id. Returns False if already resolved."""
         now = self._clock() if now is None else now
@@ -155,12 +230,14 @@ class Storage:
                                   " WHERE id = ? AND resolved_at IS NULL", (now, alert_id)).rowcount == 1
         return self._write(update)
 
+    @_reported
     def resolve_all(self, now=None):
         now = self._clock() if now is None else now
         return self._write(lambda cursor: cursor.execute(
             "UPDATE alerts SET resolved_at = ?, resolved_by = 'manual' WHERE resolved_at IS NULL",
             (now,)).rowcount)
 
+    @_reported
     def alerts(self, unresolved=False, since=None, limit=None):
         """Alerts, newest first."""
         query = "SELECT %s FROM alerts WHERE 1=1" % _ALERT_COLUMNS
@@ -176,6 +253,7 @@ class Storage:
             args.append(int(limit))
         return [_alert(row) for row in self._db.execute(query, args)]
 
+    @_reported
     def alert_counts(self):
         """``(unresolved, total)``."""
         row = self._db.execute("SELECT COUNT(*) - COUNT(resolved_at), COUNT(*) FROM alerts").fetchone()
@@ -183,6 +261,7 @@ class Storage:
 
     # -- history ---------------------------------------------------------------------------------
 
+    @_reported
     def record_history(self, snapshot, status, users):
         """One system row and one row per user in ``users`` at ``snapshot.time``."""
         system = snapshot.system
@@ -196,6 +275,7 @@ class Storage:
                                 for u in users])
         self._write(insert)
 
+    @_reported
     def prune(self, before):
         """Delete history and resolved alerts older than ``before``; returns rows deleted."""
         def delete(cursor):
@@ -208,6 +288,7 @@ class Storage:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted
 
+    @_reported
     def system_report(self, since):
         """Summary of the system history since ``since`` (epoch seconds)."""
         row = self._db.execute(
@@ -225,6 +306,7 @@ class Storage:
         report["alerts_opened"] = severities
         return report
 
+    @_reported
     def user_report(self, since, top=10, username=None):
         """Per-user averages and peaks since ``since``, highest average CPU first."""
         query = ("SELECT username, COUNT(*), AVG(cpu), MAX(cpu), AVG(memory), MAX(memory), AVG(processes)"

@@ -21,7 +21,8 @@ from sysmedic.daemon.state import Shared
 from sysmedic.daemon.systemd import SystemdNotifier
 from sysmedic.daemon.threads import Threads
 from sysmedic.daemon.writer import StorageWriter, summary
-from sysmedic.mailbox import BYPASSED, CLOSED, DROPPED, QUEUED, Mailbox, droppable_first, drop_oldest, refuse_new
+from sysmedic.errors import StorageError
+from sysmedic.mailbox import BYPASSED, CLOSED, DROPPED, QUEUED, TIMEOUT, Mailbox, droppable_first, drop_oldest, refuse_new
 from sysmedic.server.clients import Broadcaster, Client, Registry
 from sysmedic.storage import Storage
 
@@ -200,6 +201,10 @@ def make_settings():
 class Quiet:
     failed = dropped = sent = 0
     name = "email"
+
+    @staticmethod
+    def problem():
+        return None
 
 
 def make_health(sampler, threads, monotonic, interval=0.01):
@@ -430,3 +435,62 @@ def test_connection_caps_are_cut_to_fit_the_open_file_limit(monkeypatch, caplog)
     assert "serving at most 140 clients and 20 HTTP connections" in caplog.text
     narrow = WebSocketSettings(max_clients=100, max_http_connections=64)
     assert module.fit_fd_limit(narrow, in_use=16) == narrow  # 164 fit in 256 - 16 - 64: unchanged
+
+
+def test_alerts_are_announced_when_storage_fails_and_stored_once_it_works(tmp_path, monkeypatch, caplog):
+    """Issue 13, Medium 6 (the real full disk is in tests/e2e/test_storage_faults.py): storage is
+    not the gate; one log line each way; kept writes are stored in order on the retry."""
+    import sqlite3
+    from sysmedic.daemon import writer as module
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(module, "RETRY_EVERY", 0.05)
+    full = threading.Event()
+    full.set()
+    real_write = Storage._write
+
+    def write(storage, statements):
+        if full.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_write(storage, statements)
+    monkeypatch.setattr(Storage, "_write", write)
+    opened, summaries = [], []
+    writer = StorageWriter(str(tmp_path / "s.db"), on_alert=lambda record, state: opened.append(record),
+                           on_summary=summaries.append)
+    full.clear()
+    with Storage(writer.path):  # created while there is room
+        pass
+    full.set()
+    thread = threading.Thread(target=writer.run, args=(threading.Event(),))
+    thread.start()
+    try:
+        state = writer_state()
+        first = writer.open_alert(CPU, state)
+        resolved = writer.resolve_causes(["system:cpu"])
+        manual = writer.resolve(None)
+        with pytest.raises(StorageError, match="cannot write the database: database or disk is full"):
+            manual.result(5)
+        assert [record.id for record in opened] == [None] and opened[0].cause == "system:cpu"
+        assert [(s.unresolved, s.total) for s in summaries] == [(1, 1), (0, 1)]
+        assert "storage failing since" in writer.problem() and writer.waiting == 2
+        full.clear()
+        assert first.result(5).id == 1 and resolved.result(5) == 1
+        wait = time.monotonic() + 5
+        while writer.problem() is not None and time.monotonic() < wait:
+            time.sleep(0.01)
+        assert writer.problem() is None and len(opened) == 1  # stored, not announced again
+        assert summaries[-1].total == 1 and summaries[-1].unresolved == 0
+    finally:
+        writer.close()
+        thread.join(5)
+    assert caplog.text.count("storage failing") == 1 and "storage recovered: 2 kept writes stored" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_mailbox_get_waits_at_most_its_timeout():
+    box = Mailbox(2)
+    started = time.monotonic()
+    assert box.get(timeout=0.05) is TIMEOUT and time.monotonic() - started >= 0.05
+    box.put("x")
+    assert box.get(timeout=0.05) == "x"
+    box.close()
+    assert box.get(timeout=5) is CLOSED
