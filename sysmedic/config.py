@@ -314,8 +314,8 @@ def read_json(path):
             data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return {}
-    except SysMedicError as err:  # a planted symbolic link
-        raise ConfigError(path, None, "is a symbolic link; refusing to follow it") from err
+    except SysMedicError as err:  # a planted symbolic link, a directory, no permission
+        raise ConfigError(path, None, str(err).split(": ", 1)[-1]) from None
     except OSError as err:
         raise ConfigError(path, None, "cannot read: %s" % err.strerror)
     if len(data) > MAX_FILE_BYTES:

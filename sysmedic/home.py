@@ -95,14 +95,18 @@ def open_in_home(path, flags, mode=0o600):
     """``os.open`` of a file in the home that never follows a symbolic link (``O_NOFOLLOW``):
     a link planted in the home is an error, not a write through it.
 
-    :raises SysMedicError: for a link, one line naming it; other OSErrors pass through.
+    :raises FileNotFoundError: when it does not exist (and ``O_CREAT`` is not given).
+    :raises SysMedicError: for anything else, one line naming the file: a link, a directory
+        in its place (``sysmedic.pid`` made a directory), no permission, a full disk.
     """
     try:
         return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except FileNotFoundError:
+        raise
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise SysMedicError("%s: is a symbolic link; refusing to follow it" % path)
-        raise
+        raise SysMedicError("%s: %s" % (path, (err.strerror or str(err)).lower()))
 
 
 def not_a_link(path):

@@ -20,9 +20,15 @@ def parse_age(text, option):
         raise SysMedicError("%s: %s" % (option, err))
 
 
+MAX_COUNT = 1000000
+
+
 def parse_count(text, option):
+    """A positive whole number of at most :data:`MAX_COUNT` (a limit or a top-N)."""
     if not str(text).isdigit() or int(text) < 1:
         raise SysMedicError("%s: %r is not a positive whole number" % (option, text))
+    if int(text) > MAX_COUNT:
+        raise SysMedicError("%s: %s is too large (at most %d)" % (option, text, MAX_COUNT))
     return int(text)
 
 

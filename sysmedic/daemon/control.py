@@ -34,15 +34,19 @@ class ControlServer:
     def __init__(self, path, handlers):
         self.path = path
         self._handlers = handlers
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(path)  # never through a link: bind fails on any existing name
-        if stat.S_ISSOCK(os.lstat(path).st_mode):  # chmod follows links: check what it is first
-            os.chmod(path, 0o600)
-        self._sock.listen(16)
+        try:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            self._sock.bind(path)  # never through a link: bind fails on any existing name
+            if stat.S_ISSOCK(os.lstat(path).st_mode):  # chmod follows links: check what it is first
+                os.chmod(path, 0o600)
+            self._sock.listen(16)
+        except OSError as err:  # control.sock is a directory, the disk is full
+            self._sock.close()
+            raise SysMedicError("%s: cannot make the control socket: %s" % (path, (err.strerror or str(err)).lower()))
 
     def run(self, stop):
         """Serve until ``stop`` is set and :meth:`stop_accepting` wakes the blocking accept."""
@@ -83,6 +87,10 @@ class ControlServer:
                 reply = dict(handler(request), ok=True)
             except SysMedicError as err:
                 reply = {"ok": False, "error": str(err)}
+            except Exception as err:  # a bug: logged with its traceback, and the caller still gets a line
+                log.exception("control command %s failed", request["command"])
+                reply = {"ok": False, "error": "the daemon failed to %s: %s (see its log)"
+                         % (request["command"], type(err).__name__)}
         conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
 
     def stop_accepting(self):

@@ -100,8 +100,10 @@ class ControlCommands:
 
     def resolve(self, request):
         alert_id = request.get("id")
-        if alert_id is not None and not isinstance(alert_id, int):
+        if alert_id is not None and (not isinstance(alert_id, int) or isinstance(alert_id, bool)):
             raise SysMedicError("alert id must be a number")
+        if alert_id is not None and not 0 <= alert_id < 1 << 63:  # past SQLite's integers
+            raise SysMedicError("alert %d does not exist" % alert_id)
         return {"resolved": self._writer.resolve(alert_id).result(timeout=RESOLVE_TIMEOUT)}
 
     def dashboard(self, request):

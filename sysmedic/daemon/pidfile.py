@@ -39,10 +39,14 @@ class PidFile:
             pid = _read_pid(fd)
             os.close(fd)
             raise AlreadyRunning(pid)
-        os.fchmod(fd, 0o600)
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
-        os.fsync(fd)
+        try:
+            os.fchmod(fd, 0o600)
+            os.ftruncate(fd, 0)
+            os.write(fd, b"%d\n" % os.getpid())
+            os.fsync(fd)
+        except OSError as err:  # a full disk (ENOSPC), a read-only file system
+            os.close(fd)
+            raise SysMedicError("%s: cannot write the pid: %s" % (self.path, (err.strerror or str(err)).lower()))
         self._fd = fd
 
     def release(self):

@@ -399,3 +399,32 @@ def test_a_kept_alive_connection_is_closed_after_its_lifetime(make_daemon):
             assert time.monotonic() - opened < 3 + 2, "still open"
             time.sleep(0.5)  # a probe's pace, not synchronisation
     assert answered >= 3 and 3 <= time.monotonic() - opened < 3 + 2
+
+
+def one_line(result):
+    return result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["sysmedic.pid", "sysmedic.log", "control.sock"])
+def test_a_directory_in_place_of_a_home_file_is_one_line(tmp_path, name):
+    """Issue 13, Low 11: a traceback from `daemon run` and from `daemon start`."""
+    home = str(tmp_path / "home")
+    write_config(home, None, {"port": free_port(), "host": "127.0.0.1"})
+    os.mkdir(os.path.join(home, name))
+    for args in (("daemon", "run", "--log-file"), ("daemon", "start")):
+        result = cli(home, *args)
+        assert one_line(result) and name in result.stderr and "is a directory" in result.stderr, result.stderr
+
+
+def test_huge_counts_and_ids_are_one_line(daemon):
+    """Issue 13, Low 11: --limit/--top past SQLite's integers, and `alerts resolve <huge id>`
+    answered "the daemon closed the control connection"."""
+    huge = "99999999999999999999999"
+    for args in (("alerts", "--limit=" + huge), ("reports", "users", "--top=" + huge)):
+        result = cli(daemon.home, *args)
+        assert one_line(result) and "too large" in result.stderr, result.stderr
+    result = cli(daemon.home, "alerts", "resolve", huge)
+    assert one_line(result) and "alert %s does not exist" % huge in result.stderr, result.stderr
+    with pytest.raises(Exception, match="alert %s does not exist" % huge):
+        daemon.control("resolve", id=int(huge))
+    assert "Traceback" not in daemon.log()

@@ -135,3 +135,39 @@ def test_a_corrupt_database_is_moved_aside_and_a_fresh_one_started(tmp_path):
         with pytest.raises(sqlite3.DatabaseError):
             kept.execute("SELECT COUNT(*) FROM alerts").fetchone()
     daemon.terminate()
+
+
+def one_line(result):
+    return result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@needs_root
+def test_a_full_disk_at_start_is_one_line(small_home):
+    """Issue 13, Low 11: the pid write failed with ENOSPC and a traceback."""
+    write_config(small_home, None, {"port": 1, "host": "127.0.0.1", "enabled": False})
+    fill(small_home)
+    result = cli(small_home, "daemon", "run")
+    assert one_line(result) and "sysmedic.pid" in result.stderr and "no space" in result.stderr, result.stderr
+
+
+@needs_root
+def test_resolving_on_a_read_only_database_is_one_line(tmp_path):
+    """Issue 13, Low 11: `alerts resolve --all` on a read-only database printed a traceback."""
+    home = str(tmp_path / "home")
+    daemon = Daemon(home, config=ALERT_CONFIG)
+    daemon.start()
+    wait_for(lambda: '"cause"' in cli(home, "alerts", "--json").stdout, 20, what="an alert stored")
+    daemon.terminate()
+    database = os.path.join(home, "sysmedic.db")
+    subprocess.run(["mount", "--bind", database, database], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", database], check=True)
+        result = cli(home, "alerts", "resolve", "--all")  # no daemon: the CLI writes itself
+        assert one_line(result) and "readonly" in result.stderr, result.stderr
+        daemon.start(wait=False)
+        daemon.wait_healthy(status=503)
+        result = cli(home, "alerts", "resolve", "--all")  # through the daemon
+        assert one_line(result) and "cannot write the database" in result.stderr, result.stderr
+        daemon.terminate()
+    finally:
+        subprocess.run(["umount", database], check=False)

@@ -494,3 +494,26 @@ def test_mailbox_get_waits_at_most_its_timeout():
     assert box.get(timeout=0.05) == "x"
     box.close()
     assert box.get(timeout=5) is CLOSED
+
+
+def test_a_control_handler_that_fails_still_answers_one_line(tmp_path, caplog):
+    """Issue 13, Low 11: a handler raising anything but SysMedicError left the CLI with "the daemon
+    closed the control connection"."""
+    from sysmedic.daemon import control
+    from sysmedic.errors import SysMedicError
+
+    def boom(request):
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+    server = control.ControlServer(str(tmp_path / control.SOCKET_FILE), {"boom": boom})
+    stop = threading.Event()
+    thread = threading.Thread(target=server.run, args=(stop,))
+    thread.start()
+    try:
+        with pytest.raises(SysMedicError, match=r"^the daemon failed to boom: OverflowError \(see its log\)$"):
+            control.call(str(tmp_path), "boom")
+    finally:
+        stop.set()
+        server.stop_accepting()
+        thread.join(5)
+        server.close()
+    assert "control command boom failed" in caplog.text and "OverflowError" in caplog.text
