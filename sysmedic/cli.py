@@ -33,7 +33,8 @@ Options:
 
 Files live in $SYSMEDIC_HOME (default ~/.sysmedic): config.json, websocket.json, sysmedic.db.
 'daemon run' serves in the foreground (systemd, init scripts); 'daemon start' detaches and
-returns once the daemon serves. 'daemon status' exits 0 when running, 3 when stopped.
+returns once the daemon serves. 'daemon status' exits 0 when running, 3 when stopped,
+4 when it cannot tell (the home cannot be read).
 Config keys are section.name (monitoring.cpu_threshold) or a unique name (cpu_threshold);
 durations take units (30s, 5m, 1h). See 'sysmedic config show' for every key.
 """
@@ -44,6 +45,7 @@ import sys
 from . import __version__
 
 USAGE_ERROR = 2
+STATUS_UNKNOWN = 4  # LSB: "daemon status" when it cannot tell (e.g. the home cannot be read)
 COMMANDS = ("daemon", "websocket", "config", "alerts", "reports")
 MODULES = {"config": "configure"}
 
@@ -73,7 +75,7 @@ def main(argv=None, environ=None):
         return module.run(args, home)
     except SysMedicError as err:
         sys.stderr.write("sysmedic: %s\n" % err)
-        return 1
+        return STATUS_UNKNOWN if command == "daemon" and args["status"] else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -35,8 +35,8 @@ def check_home(path):
         info = os.stat(path)
     except FileNotFoundError:
         return
-    except OSError as err:
-        raise SysMedicError("%s: %s" % (path, err.strerror))
+    except OSError as err:  # e.g. a parent directory we may not enter
+        raise SysMedicError("%s: %s" % (path, (err.strerror or str(err)).lower()))
     _refuse_unsafe(path, info)
 
 
@@ -48,6 +48,10 @@ def _refuse_unsafe(path, info):
         raise SysMedicError("%s: writable by other users (mode %04o), who could plant files in it; "
                             "refusing to use it (chmod 700 %s)" % (path, mode, path))
     if info.st_uid != os.geteuid() and os.geteuid() != 0:
+        if not os.access(path, os.R_OK | os.X_OK):
+            owner = user_name(info.st_uid)
+            raise SysMedicError("%s: permission denied (owned by %s, mode %04o; run as %s)"
+                                % (path, owner, mode, owner if info.st_uid == 0 else owner + " or root"))
         raise SysMedicError("%s: owned by %s, not by you (%s); refusing to use it"
                             % (path, user_name(info.st_uid), user_name(os.geteuid())))
 

@@ -61,10 +61,14 @@ class PidFile:
 
 
 def running_pid(path):
-    """The pid of the daemon holding ``path``'s lock, or ``None`` when no daemon holds it."""
+    """The pid of the daemon holding ``path``'s lock, or ``None`` when no daemon holds it.
+
+    :raises SysMedicError: when the file cannot be read (permission denied, a planted link):
+        then nobody can say whether a daemon runs, and "stopped" would be a guess.
+    """
     try:
         fd = open_in_home(path, os.O_RDONLY)
-    except (OSError, SysMedicError):
+    except FileNotFoundError:
         return None
     try:
         try:

@@ -104,3 +104,19 @@ def test_root_writes_into_the_service_home_keep_the_service_users_ownership(plac
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (NOBODY.pw_uid, NOBODY.pw_gid, 0o600)
     shown = run(str(home), "config", "show", user="nobody")  # the service user reads them
     assert shown.returncode == 0 and "monitoring.cpu_threshold" in shown.stdout
+
+
+@needs_root
+@pytest.mark.parametrize("where", ["home", "parent"])
+def test_a_home_another_user_cannot_read_is_permission_denied_not_stopped(place, where):
+    """Issue 13, Low 13: `daemon status` said "stopped" (exit 3; LSB says 4 when it cannot tell),
+    `daemon stop` "not running" (exit 0) and `alerts` "No alerts."."""
+    parent = os.path.join(place, "closed")
+    os.mkdir(parent, 0o700 if where == "parent" else 0o755)
+    home = os.path.join(parent, "home")
+    write_config(home, None, {"port": 1, "host": "127.0.0.1", "enabled": False})
+    os.chmod(home, 0o700)
+    for args, status in ((("daemon", "status"), 4), (("daemon", "stop"), 1), (("alerts",), 1)):
+        result = run(home, *args, user="nobody")
+        assert result.returncode == status and result.stdout == "", (args, result)
+        assert result.stderr.startswith("sysmedic: %s: permission denied" % home) and result.stderr.count("\n") == 1
