@@ -42,9 +42,12 @@ def start(home, environ=None):
     env = dict(os.environ if environ is None else environ)
     env["SYSMEDIC_HOME"] = home
     env["PYTHONPATH"] = os.pathsep.join([_package_root()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    child = subprocess.Popen([sys.executable, "-c", BOOT, "daemon", "run", "--log-file"], env=env, cwd="/",
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", BOOT, "daemon", "run", "--log-file"], env=env, cwd="/",
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+    except OSError as err:  # e.g. this Python is not executable by the calling user
+        raise SysMedicError("cannot run %s: %s" % (sys.executable, (err.strerror or str(err)).lower()))
     deadline = time.monotonic() + START_TIMEOUT
     try:
         while time.monotonic() < deadline:
@@ -60,6 +63,9 @@ def start(home, environ=None):
                 info = control.call(home, "status", timeout=2.0)
             except control.DaemonNotRunning:
                 time.sleep(0.05)  # polling with a deadline for the socket to appear
+                continue
+            except SysMedicError:  # a socket that reset or closed: not our child's (issue 13 Low 16);
+                time.sleep(0.05)   # its own exit, with its reason, or its answer comes next
                 continue
             if info["pid"] == child.pid:
                 return info

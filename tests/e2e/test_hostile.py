@@ -428,3 +428,43 @@ def test_huge_counts_and_ids_are_one_line(daemon):
     with pytest.raises(Exception, match="alert %s does not exist" % huge):
         daemon.control("resolve", id=int(huge))
     assert "Traceback" not in daemon.log()
+
+
+def test_a_start_that_fails_reports_the_daemons_reason_not_a_stale_socket(tmp_path):
+    """Issue 13, Low 16: 1 start in 30 printed "cannot talk to the daemon: Connection reset by
+    peer" instead of the daemon's own error. Here a stale control.sock that accepts and hangs
+    up is left in the home while the daemon fails on a taken port."""
+    home = str(tmp_path / "home")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    write_config(home, None, {"port": taken.getsockname()[1], "host": "127.0.0.1"})
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(os.path.join(home, "control.sock"))
+    stale.listen(16)
+    stale.settimeout(0.2)
+    hangups = []
+
+    def hang_up():
+        while True:
+            try:
+                conn, _ = stale.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            hangups.append(1)
+            conn.close()
+    import threading
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3):
+            result = cli(home, "daemon", "start")
+            assert result.returncode == 1 and result.stderr == "sysmedic: daemon failed to start: port %d is " \
+                "already in use\n" % taken.getsockname()[1], result.stderr
+    finally:
+        stale.close()
+        taken.close()
+        thread.join(5)
+    assert hangups  # the stale socket was really asked
