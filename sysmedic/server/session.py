@@ -52,10 +52,12 @@ def serve_client(client, app):
         conn.send_text(protocol.encode("system_update", protocol.system_update(state), now))
         drain(client)  # what queued meanwhile; then the broadcaster may write directly
         while True:
-            conn.wake.wait(app.settings.ping_interval or 30.0)
+            conn.wake.wait(conn.keepalive.wait())
             conn.wake.clear()
             if client.kicked:
                 conn.close(*client.kicked)
+                return
+            if not conn.keep_alive():
                 return
             for _ in range(BATCH):  # then broadcasts get their turn, and the loop comes back
                 message = conn.receive_nowait()

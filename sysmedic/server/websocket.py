@@ -9,8 +9,11 @@ It fixes what docs/architecture.md found unsafe in the library under ``http.serv
   which would corrupt frames;
 - compression is offered whenever the client asks: the ``Sec-WebSocket-Extensions`` header is
   dropped unless compression is configured;
-- no size limit or keepalive by default: ``max_message_size`` and ``ping_interval`` are set;
-- closes the library makes itself (1009, ping timeout) surface as 1005: :meth:`Connection.closed_by_us`
+- no size limit by default: ``max_message_size`` is set;
+- its pings judge a client at once after the daemon was paused (SIGSTOP longer than the
+  interval closed every client with 1008): SysMedic pings itself instead (:class:`~sysmedic.server.frames.Keepalive`,
+  :meth:`Connection.keep_alive`), and the library only records the pongs;
+- closes the library makes itself (1009) surface as 1005: :meth:`Connection.closed_by_us`
   tells them apart;
 - the library closes the socket with unread input, so the kernel resets the connection and the
   peer can lose the close frame: :meth:`LockedSocket.close` lingers instead;
@@ -34,7 +37,7 @@ import time
 
 import simple_websocket
 
-from .frames import MESSAGE_TOO_BIG, POLICY_VIOLATION
+from .frames import MESSAGE_TOO_BIG, PING_FRAME, POLICY_VIOLATION, Keepalive
 
 ConnectionClosed = simple_websocket.ConnectionClosed
 
@@ -178,7 +181,8 @@ class Connection:
             if key == "HTTP_SEC_WEBSOCKET_EXTENSIONS" and not compression:
                 continue
             environ[key] = "%s, %s" % (environ[key], value) if key in environ else value
-        self.ws = simple_websocket.Server(environ, ping_interval=ping_interval,
+        self.keepalive = Keepalive(ping_interval, time.monotonic)
+        self.ws = simple_websocket.Server(environ, ping_interval=None,
                                           max_message_size=max_message_size, event_class=WakingEvent)
         self.ws.thread.name = "ws-reader"
 
@@ -228,6 +232,17 @@ class Connection:
         else:
             self.ws.send(text)
 
+    def keep_alive(self):
+        """Ping when due; False when the client did not answer the last ping (closed 1008)."""
+        verdict = self.keepalive.check(lambda: self.ws.pong_received)
+        if verdict == "ping":
+            self.ws.pong_received = False  # the library sets it again when the pong arrives
+            self.sock.send(PING_FRAME)
+        elif verdict == "timeout":
+            self.close(POLICY_VIOLATION, "Ping/Pong timeout")
+            return False
+        return True
+
     def try_send_frame(self, frame):
         """Send a pre-encoded frame from another thread without waiting (see LockedSocket.try_send).
         Never used with compression, whose frames depend on the connection's state."""
@@ -246,11 +261,9 @@ class Connection:
             pass
 
     def closed_by_us(self):
-        """The close code the library sent on its own (1009 too big, 1008 ping timeout), or None."""
+        """The close code the library sent on its own (1009 too big), or None."""
         if self.ws.incoming_message_len > (self.max_message_size or float("inf")):
             return MESSAGE_TOO_BIG
-        if self.ws.close_message == "Ping/Pong timeout":
-            return POLICY_VIOLATION
         return None
 
     def finish(self, timeout=1.0):

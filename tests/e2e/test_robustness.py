@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import resource
+import signal
 import socket
 import struct
 import time
@@ -208,6 +209,50 @@ def test_server_pings_keep_idle_connections_alive(make_daemon):
         opcode, _ = ws.recv_data(control_frame=True)  # websocket-client answers with a pong
         opcodes.add(opcode)
     ws.close()
+
+
+def test_a_pause_longer_than_the_ping_interval_closes_nobody(make_daemon):
+    """Issue 13, Low 8: SIGSTOP past the ping interval, then SIGCONT, closed every client with
+    1008 "Ping/Pong timeout" although each had answered every ping."""
+    daemon = make_daemon(config={"monitoring": {"update_interval": 60}}, websocket={"ping_interval": 1})
+    clients = [websocket.create_connection(daemon.ws_url(), timeout=10) for _ in range(3)]
+
+    def next_ping(ws):
+        while True:
+            opcode, data = ws.recv_data(control_frame=True)  # websocket-client answers pings
+            assert opcode != websocket.ABNF.OPCODE_CLOSE, data
+            if opcode == websocket.ABNF.OPCODE_PING:
+                return
+    for ws in clients:
+        next_ping(ws)
+    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(4.0)  # the pause under test: four ping intervals
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+    for _ in range(3):  # three more pings each, answered, and nobody is closed
+        for ws in clients:
+            next_ping(ws)
+    assert daemon.health()["clients"] == 3 and "1008" not in daemon.log()
+    for ws in clients:
+        ws.close()
+
+
+def test_a_client_that_never_answers_pings_is_closed_with_1008(make_daemon):
+    daemon = make_daemon(config={"monitoring": {"update_interval": 60}}, websocket={"ping_interval": 1})
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    sock.sendall(handshake(daemon))
+    assert read_response_head(sock)[0].startswith("HTTP/1.1 101")
+    started = time.monotonic()
+    data = b""
+    while b"\x88" not in data:  # a close frame, after pings (0x89) this client never answers
+        chunk = sock.recv(4096)
+        assert chunk, "closed without a close frame"
+        data += chunk
+    assert b"\x89\x00" in data and 1.5 < time.monotonic() - started < 6
+    assert int.from_bytes(data[data.index(b"\x88") + 2:data.index(b"\x88") + 4], "big") == 1008
+    sock.close()
+    wait_for(lambda: "WebSocket closed (1008)" in daemon.log(), 5, what="1008 in the log")
 
 
 def test_abrupt_disconnects_mid_frame_return_clients_and_threads_to_baseline(daemon):

@@ -188,3 +188,39 @@ def test_admission_evicts_the_longest_waiting_connection_and_refuses_only_when_a
         for a, b in pairs:
             a.close()
             b.close()
+
+
+# -- keepalive (issue 13, Low 8) ---------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_keepalive_pings_each_interval_and_closes_a_client_that_does_not_answer():
+    from sysmedic.server.frames import Keepalive
+    clock = Clock()
+    keepalive = Keepalive(25, clock)
+    assert keepalive.wait() == 25 and keepalive.check(lambda: False) is None
+    clock.now += 25
+    assert keepalive.check(lambda: False) == "ping" and keepalive.wait() == 25
+    clock.now += 25.5  # answered in time: the next ping
+    assert keepalive.check(lambda: True) == "ping"
+    clock.now += 25
+    assert keepalive.check(lambda: False) == "timeout"
+
+
+def test_keepalive_gives_a_fresh_interval_after_the_process_was_stopped():
+    """SIGSTOP for 55 s with pings every 25 s: the answer may be waiting unread, so no verdict."""
+    from sysmedic.server.frames import Keepalive
+    clock = Clock()
+    keepalive = Keepalive(25, clock)
+    clock.now += 25
+    assert keepalive.check(lambda: False) == "ping"
+    clock.now += 55  # stopped: the check comes 30 s late
+    assert keepalive.check(lambda: False) is None and keepalive.wait() == 25
+    clock.now += 25  # by now the reader has read the pong
+    assert keepalive.check(lambda: True) == "ping"
