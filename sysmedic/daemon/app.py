@@ -103,12 +103,14 @@ class Daemon:
         self.listeners = None
         self._bound = None
         self.started = time.time()
+        self.pidfile = None
+        self.home_problem = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
     def run(self):
         """Run until stopped; returns the exit status (0, or 1 with the reason on stderr)."""
-        pidfile = PidFile(os.path.join(self.home, PID_FILE))
+        pidfile = self.pidfile = PidFile(os.path.join(self.home, PID_FILE))
         # First thing: from here on a signal is queued on the pipe, never the default action
         # (SIGHUP would kill a daemon still starting up) and never a handler that takes a lock.
         signal.set_wakeup_fd(self._poke_fd)
@@ -167,7 +169,8 @@ class Daemon:
                                heartbeat_every=self.systemd.ping_every())
         self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
                              self.writer, self.notifiers, config,
-                             lambda websocket: self.settings.public_host(websocket).host, self.started)
+                             lambda websocket: self.settings.public_host(websocket).host, self.started,
+                             home_problem=lambda: self.home_problem)
         self.controls = ControlCommands(self.settings, self.listeners, self.secret, self.registry, self.shared,
                                         self.writer, self.health, self.threads, stop=self._request_stop,
                                         reload=lambda: self._poke(signal.SIGHUP), started=self.started)
@@ -258,9 +261,15 @@ class Daemon:
 
     def _heartbeat(self):
         """The sampler's loop is alive: feed systemd's watchdog, unless a thread has died
-        (then systemd's watchdog restarts the daemon instead of leaving it degraded)."""
+        (then systemd's watchdog restarts the daemon instead of leaving it degraded). Also
+        notice a home deleted under us (issue 13, Low 12): then /health is degraded."""
         if not self.threads.failed():
             self.systemd.watchdog()
+        if self.home_problem is None:
+            lost = self.pidfile.lost()
+            if lost:
+                self.home_problem = lost + ": the CLI cannot reach this daemon and its database is no longer on disk"
+                log.error("%s; stop it with kill %d and start it again", self.home_problem, os.getpid())
 
     def _thread_failed(self, name):
         log.error("/health now answers 503 degraded; %s", "systemd's watchdog will restart the daemon"

@@ -42,7 +42,7 @@ class Health:
     """
 
     def __init__(self, version, sampler, threads, registry, broadcaster, writer, notifiers, config,
-                 public_host, started, monotonic=time.monotonic, clock=time.time):
+                 public_host, started, monotonic=time.monotonic, clock=time.time, home_problem=lambda: None):
         self._version = version
         self._sampler = sampler
         self._threads = threads
@@ -55,6 +55,7 @@ class Health:
         self._started = started
         self._monotonic = monotonic
         self._clock = clock
+        self._home_problem = home_problem
 
     def _now(self):
         """``(thread states, sample age in seconds or None)``, read once per answer."""
@@ -68,9 +69,9 @@ class Health:
         late = lateness_problem(age, self._config().monitoring.update_interval)
         if late:
             found.append(late)
-        storage = self._writer.problem()
-        if storage:
-            found.append(storage)
+        for problem in (self._writer.problem(), self._home_problem()):
+            if problem:
+                found.append(problem)
         return found
 
     def report(self, settings):

@@ -29,6 +29,7 @@ class PidFile:
     def __init__(self, path):
         self.path = path
         self._fd = None
+        self._identity = None
 
     def acquire(self):
         """Lock the file and write our pid. :raises AlreadyRunning: when another daemon holds it."""
@@ -48,6 +49,21 @@ class PidFile:
             os.close(fd)
             raise SysMedicError("%s: cannot write the pid: %s" % (self.path, (err.strerror or str(err)).lower()))
         self._fd = fd
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
+
+    def lost(self):
+        """A sentence when the file we hold is no longer at its path (the home was deleted or
+        the file replaced: the CLI can no longer find this daemon), else None."""
+        if self._fd is None:
+            return None
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return "%s is gone (was the home deleted?)" % self.path
+        if (info.st_dev, info.st_ino) != self._identity:
+            return "%s was replaced by another file" % self.path
+        return None
 
     def release(self):
         if self._fd is None:

@@ -468,3 +468,18 @@ def test_a_start_that_fails_reports_the_daemons_reason_not_a_stale_socket(tmp_pa
         taken.close()
         thread.join(5)
     assert hangups  # the stale socket was really asked
+
+
+def test_a_home_deleted_under_the_daemon_degrades_health_and_is_logged_once(make_daemon):
+    """Issue 13, Low 12: the daemon went on writing an unlinked database, /health said healthy
+    and the CLI said stopped."""
+    import shutil
+    daemon = make_daemon()
+    shutil.rmtree(daemon.home)
+    daemon.wait_healthy(status=503)
+    problems = daemon.health(status=503)["problems"]
+    assert any("sysmedic.pid is gone (was the home deleted?)" in p for p in problems), problems
+    wait_for(lambda: "is gone" in daemon.log(), 5, what="the log line")
+    seen = daemon.health(status=503)["uptime_seconds"]
+    wait_for(lambda: daemon.health(status=503)["uptime_seconds"] > seen + 1, 10, what="more samples")
+    assert daemon.log().count("is gone") == 1 and "kill %d" % daemon.proc.pid in daemon.log()
