@@ -50,14 +50,12 @@ class StorageWriter:
     :param summary: the AlertSummary at start (adjusted while the database cannot be written).
     """
 
-    def __init__(self, path, on_alert, on_summary, limit=1000, summary=None, monotonic=time.monotonic,
-                 clock=time.time):
+    def __init__(self, path, on_alert, on_summary, limit=1000, summary=None, clock=time.time):
         self.path = path
         self._queue = Mailbox(limit, refuse_new, on_drop=self._refused)
         self._on_alert = on_alert
         self._on_summary = on_summary
         self._summary = summary or AlertSummary(0, 0, ())
-        self._monotonic = monotonic
         self._clock = clock
         self._kept = deque()
         self.kept_dropped = 0
