@@ -26,11 +26,12 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def make_daemon(tmp_path):
-    """Factory: make_daemon(config=..., websocket=...) -> a started Daemon; all stopped at the end."""
+    """Factory: make_daemon(config=..., websocket=..., home=...) -> a started Daemon; all stopped
+    at the end, whatever the test did."""
     started = []
 
-    def make(start=True, **options):
-        daemon = Daemon(str(tmp_path / ("home%d" % len(started))), **options)
+    def make(start=True, home=None, **options):
+        daemon = Daemon(home or str(tmp_path / ("home%d" % len(started))), **options)
         started.append(daemon)
         return daemon.start() if start else daemon
     yield make

@@ -1,0 +1,245 @@
+"""The kernel's per-task exit records (taskstats over generic netlink; stdlib only).
+
+Registered for every CPU (``TASKSTATS_CMD_ATTR_REGISTER_CPUMASK``), the kernel sends one
+``struct taskstats`` for each task (thread) that exits: its thread id, thread group id, real
+uid, start time and exact CPU time in microseconds; when the last thread of a multi-threaded
+process exits, a second one sums the whole thread group. Listening needs CAP_NET_ADMIN.
+
+:class:`ExitListener` runs one named thread that blocks in ``recv`` (nothing to do while
+nothing exits), parses each record into an :class:`Exit` and keeps them, at most
+``limit``, until the sampler :meth:`~ExitListener.drain` s them. A fork storm can overflow the
+socket (``ENOBUFS``): each overflow is counted in :attr:`~ExitListener.lost` and logged once a
+minute, never silently.
+
+Layout facts (include/uapi/linux/taskstats.h): ``ac_uid``, ``ac_gid``, ``ac_pid``, ``ac_ppid``,
+``ac_btime`` are u32 at offset 120; ``ac_utime`` and ``ac_stime`` u64 at 152 (microseconds);
+``ac_tgid`` (u32) at 368 from struct version 12 on (Linux 5.19); older kernels lack it and
+SysMedic does not use exit records there.
+"""
+
+import errno
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
+
+NETLINK_GENERIC = 16
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
+TASKSTATS_CMD_GET = 1
+TASKSTATS_CMD_NEW = 2
+TASKSTATS_TYPE_PID = 1
+TASKSTATS_TYPE_TGID = 2
+TASKSTATS_TYPE_STATS = 3
+TASKSTATS_TYPE_AGGR_PID = 4
+TASKSTATS_TYPE_AGGR_TGID = 5
+TASKSTATS_CMD_ATTR_REGISTER_CPUMASK = 3
+NLM_F_REQUEST, NLM_F_ACK = 1, 4
+NLMSG_ERROR = 2
+MIN_VERSION = 12          # the first struct with ac_tgid
+RECEIVE_BUFFER = 8 << 20  # a fork storm's records wait here (SO_RCVBUFFORCE as root)
+WARN_EVERY = 60.0
+
+_HEADER = struct.Struct("=IHHII")     # nlmsghdr
+_GENL = struct.Struct("=BBH")         # genlmsghdr
+_ATTR = struct.Struct("=HH")          # nlattr
+_IDS = struct.Struct("=IIIII")        # ac_uid, ac_gid, ac_pid, ac_ppid, ac_btime at 120
+_TIMES = struct.Struct("=QQ")         # ac_utime, ac_stime at 152
+_TGID = struct.Struct("=I")           # ac_tgid at 368
+
+
+class Exit(NamedTuple):
+    """One exited task. ``group`` is True for the sum over a whole thread group (sent with
+    the last thread's record); then ``tid`` is the thread group id."""
+    tid: int
+    tgid: int
+    uid: int
+    begin: int         # start time, epoch seconds
+    cpu_us: int        # user + system time over the task's (or group's) life
+    group: bool
+
+
+class Unavailable(Exception):
+    """Exit records cannot be had here; the message says why (for the start-up log line)."""
+
+
+def _attr(kind, data):
+    size = _ATTR.size + len(data)
+    return _ATTR.pack(size, kind) + data + b"\0" * (-size % 4)
+
+
+def _message(family, command, attributes, seq):
+    payload = _GENL.pack(command, 1, 0) + attributes
+    return _HEADER.pack(_HEADER.size + len(payload), family, NLM_F_REQUEST | NLM_F_ACK, seq, 0) + payload
+
+
+def attributes(data):
+    """``[(type, payload)]`` of a run of netlink attributes."""
+    found = []
+    offset = 0
+    while offset + _ATTR.size <= len(data):
+        size, kind = _ATTR.unpack_from(data, offset)
+        if size < _ATTR.size:
+            break
+        found.append((kind & 0x7fff, data[offset + _ATTR.size:offset + size]))
+        offset += (size + 3) & ~3
+    return found
+
+
+def messages(data):
+    """``[(type, payload)]`` of the netlink messages in one datagram."""
+    found = []
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        size, kind = _HEADER.unpack_from(data, offset)[:2]
+        if size < _HEADER.size:
+            break
+        found.append((kind, data[offset + _HEADER.size:offset + size]))
+        offset += (size + 3) & ~3
+    return found
+
+
+def parse_exits(payload):
+    """The Exit records in one TASKSTATS_CMD_NEW message (after its nlmsghdr)."""
+    found = []
+    for kind, nested in attributes(payload[_GENL.size:]):
+        if kind not in (TASKSTATS_TYPE_AGGR_PID, TASKSTATS_TYPE_AGGR_TGID):
+            continue
+        ident, stats = None, None
+        for inner, value in attributes(nested):
+            if inner in (TASKSTATS_TYPE_PID, TASKSTATS_TYPE_TGID) and len(value) >= 4:
+                ident = struct.unpack_from("=I", value)[0]
+            elif inner == TASKSTATS_TYPE_STATS:
+                stats = value
+        if ident is None or stats is None or len(stats) < _TGID.size + 368:
+            continue
+        version = struct.unpack_from("=H", stats)[0]
+        if version < MIN_VERSION:
+            continue
+        uid, _gid, pid, _ppid, begin = _IDS.unpack_from(stats, 120)
+        utime, stime = _TIMES.unpack_from(stats, 152)
+        group = kind == TASKSTATS_TYPE_AGGR_TGID
+        tgid = ident if group else _TGID.unpack_from(stats, 368)[0]
+        found.append(Exit(ident, tgid, uid, begin, utime + stime, group))
+    return found
+
+
+class ExitListener:
+    """
+    :param limit: records kept between two drains at most (older ones are dropped and counted).
+    """
+
+    def __init__(self, limit=200000, cpus=None):
+        self.lost = 0
+        self.received = 0
+        self._limit = limit
+        self._records = deque()
+        self._lock = threading.Lock()
+        self._warned = float("-inf")
+        self._seq = 0
+        self._sock = self._open(cpus or os.cpu_count() or 1)
+
+    def _open(self, cpus):
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        except (OSError, AttributeError) as err:
+            raise Unavailable("no generic netlink socket (%s)" % (getattr(err, "strerror", None) or err))
+        try:
+            sock.bind((0, 0))
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE: past rmem_max
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.settimeout(5.0)
+            family = self._family(sock)
+            self._request(sock, family, TASKSTATS_CMD_GET,
+                          _attr(TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, ("0-%d\0" % (cpus - 1)).encode()))
+            sock.settimeout(None)
+            return sock
+        except Unavailable:
+            sock.close()
+            raise
+        except OSError as err:
+            sock.close()
+            raise Unavailable("taskstats: %s" % (err.strerror or err).lower() if err.strerror else str(err))
+
+    def _request(self, sock, family, command, attributes_):
+        """Send one request and return the replies before its acknowledgement."""
+        self._seq += 1
+        sock.send(_message(family, command, attributes_, self._seq))
+        replies = []
+        while True:
+            for kind, payload in messages(sock.recv(65536)):
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", payload)[0]
+                    if code:
+                        reason = os.strerror(code).lower()
+                        if code == errno.EPERM:
+                            reason += " (exit records need CAP_NET_ADMIN: run the daemon as root)"
+                        raise Unavailable("taskstats: %s" % reason)
+                    return replies
+                replies.append(payload)
+
+    def _family(self, sock):
+        replies = self._request(sock, GENL_ID_CTRL, CTRL_CMD_GETFAMILY,
+                                _attr(CTRL_ATTR_FAMILY_NAME, b"TASKSTATS\0"))
+        for payload in replies:
+            for kind, value in attributes(payload[_GENL.size:]):
+                if kind == CTRL_ATTR_FAMILY_ID:
+                    return struct.unpack_from("=H", value)[0]
+        raise Unavailable("the kernel has no TASKSTATS netlink family")
+
+    def run(self, stop):
+        """Receive until :meth:`close`: one blocking ``recv`` per datagram, nothing while idle."""
+        while not stop.is_set():
+            try:
+                data = self._sock.recv(65536)
+            except OSError as err:
+                if err.errno == errno.ENOBUFS:  # the kernel dropped records: say how often
+                    self._overflowed()
+                    continue
+                if stop.is_set() or err.errno == errno.EBADF:
+                    return
+                raise
+            for kind, payload in messages(data):
+                if kind != NLMSG_ERROR:
+                    self._keep(parse_exits(payload))
+
+    def _keep(self, records):
+        with self._lock:
+            self.received += len(records)
+            self._records.extend(records)
+            while len(self._records) > self._limit:
+                self._records.popleft()
+                self.lost += 1
+
+    def _overflowed(self):
+        with self._lock:
+            self.lost += 1
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY:
+            self._warned = now
+            log.warning("exit records lost: the kernel's socket buffer overflowed (%d times so far); "
+                        "CPU of processes that ended then is not counted", self.lost)
+
+    def drain(self):
+        """Every record received since the last drain, oldest first."""
+        with self._lock:
+            records = list(self._records)
+            self._records.clear()
+        return records
+
+    def close(self):
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
