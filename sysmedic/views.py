@@ -9,7 +9,8 @@ from . import formatting as fmt
 
 
 def system_info(snapshot):
-    """The ``get_system_info`` fields, plus ``cpu_cores`` and ``memory_total``."""
+    """The ``get_system_info`` fields, plus ``cpu_cores``, ``memory_total`` and ``accounting``
+    (how per-user CPU was counted, and exit records lost)."""
     system = snapshot.system
     return {
         "cpu_usage": fmt.pct(system.cpu_usage),
@@ -20,7 +21,13 @@ def system_info(snapshot):
         "network_io": fmt.rate(system.network_rate),
         "cpu_cores": system.cpu_cores,
         "memory_total": system.memory_total,
+        "accounting": accounting(snapshot),
     }
+
+
+def accounting(snapshot):
+    """``{"method": "exit-records"|"reaped-children"|"psutil", "exit_records_lost": N}``."""
+    return {"method": snapshot.accounting, "exit_records_lost": snapshot.exits_lost}
 
 
 def user_metrics(users):

@@ -62,9 +62,11 @@ class CgroupLoad:
     :meth:`stop`, which also deletes the user.
 
     :param period: seconds between readings of the cgroup's CPU counter.
+    :param as_root: run ``command`` as root (in the same cgroup); ``{user}`` in its arguments
+        is replaced by the throw-away user's name, so it can start work as that user.
     """
 
-    def __init__(self, command, period=0.02):
+    def __init__(self, command, period=0.02, as_root=False):
         self.user = user = group = make_user()
         root, self._counter = cgroup_root()
         self.path = os.path.join(root, "sysmedic-load-%d-%d" % (os.getpid(), id(self)))
@@ -73,9 +75,9 @@ class CgroupLoad:
         self._stopped = threading.Event()
         # The shell joins the cgroup, then becomes the load: nothing runs outside the group.
         join = 'echo $$ > "%s/cgroup.procs" && exec "$@"' % self.path
-        self.proc = subprocess.Popen(["sh", "-c", join, "load", "setpriv", "--reuid=%s" % user,
-                                      "--regid=%s" % group, "--clear-groups"] + list(command),
-                                     start_new_session=True)
+        become = [] if as_root else ["setpriv", "--reuid=%s" % user, "--regid=%s" % group, "--clear-groups"]
+        argv = [part.replace("{user}", user) for part in command]
+        self.proc = subprocess.Popen(["sh", "-c", join, "load"] + become + argv, start_new_session=True)
         self._reader = threading.Thread(target=self._record, args=(period,), daemon=True)
         self._reader.start()
 

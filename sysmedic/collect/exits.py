@@ -58,13 +58,15 @@ _TGID = struct.Struct("=I")           # ac_tgid at 368
 
 class Exit(NamedTuple):
     """One exited task. ``group`` is True for the sum over a whole thread group (sent with
-    the last thread's record); then ``tid`` is the thread group id."""
+    the last thread's record); then ``tid`` is the thread group id, ``uid`` the last thread's
+    and ``begin`` 0 (the kernel fills only the times in a group's sum)."""
     tid: int
     tgid: int
     uid: int
     begin: int         # start time, epoch seconds
     cpu_us: int        # user + system time over the task's (or group's) life
     group: bool
+    ppid: int = 0      # the parent at exit: who reaps it
 
 
 class Unavailable(Exception):
@@ -124,11 +126,15 @@ def parse_exits(payload):
         version = struct.unpack_from("=H", stats)[0]
         if version < MIN_VERSION:
             continue
-        uid, _gid, pid, _ppid, begin = _IDS.unpack_from(stats, 120)
+        uid, _gid, pid, ppid, begin = _IDS.unpack_from(stats, 120)
         utime, stime = _TIMES.unpack_from(stats, 152)
         group = kind == TASKSTATS_TYPE_AGGR_TGID
-        tgid = ident if group else _TGID.unpack_from(stats, 368)[0]
-        found.append(Exit(ident, tgid, uid, begin, utime + stime, group))
+        if group:
+            last = found[-1] if found else None
+            found.append(Exit(ident, ident, last.uid if last else uid, 0, utime + stime, True,
+                              last.ppid if last else 0))
+        else:
+            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, utime + stime, False, ppid))
     return found
 
 

@@ -32,10 +32,13 @@ class ProcSource:
     :param disk_path: the filesystem whose usage is reported, default ``/``.
     :param owner_of: ``fd -> uid`` of an open ``/proc/<pid>/stat``; default ``os.fstat``.
     :param clock: monotonic seconds; ``wall``: epoch seconds; ``statvfs``: for the disk figure.
+    :param exits: an :class:`~sysmedic.collect.exits.ExitListener` (or anything with ``drain()``
+        and ``lost``): its records are drained right after each scan, so every process missing
+        from a scan has its exit record in the same sample.
     """
 
     def __init__(self, proc_root="/proc", disk_path="/", owner_of=_fstat_uid,
-                 clock=time.monotonic, wall=time.time, statvfs=os.statvfs):
+                 clock=time.monotonic, wall=time.time, statvfs=os.statvfs, exits=None):
         self.proc_root = proc_root
         self.disk_path = disk_path
         self._owner_of = owner_of
@@ -44,6 +47,8 @@ class ProcSource:
         self._statvfs = statvfs
         self._ticks = os.sysconf("SC_CLK_TCK")
         self._page = os.sysconf("SC_PAGE_SIZE")
+        self._exits = exits
+        self._boot_time = None
 
     def _read(self, name):
         with open(os.path.join(self.proc_root, name), "rb") as handle:
@@ -59,12 +64,17 @@ class ProcSource:
         disk_used = (disk.f_blocks - disk.f_bfree) * disk.f_frsize
         disk_total = disk_used + disk.f_bavail * disk.f_frsize
         load = tuple(float(x) for x in self._read("loadavg").split()[:3])
+        processes = self._scan()
+        exits = self._exits
         return RawSample(
             monotonic=monotonic, wall=wall, now_start_units=uptime * self._ticks,
             cpu_total=total, cpu_busy=busy, cpu_cores=cores,
             memory_total=mem_total, memory_available=mem_available,
             disk_used=disk_used, disk_total=disk_total, network=self._network(),
-            uptime=uptime, load_avg=load, processes=self._scan(), rss_unit=self._page)
+            uptime=uptime, load_avg=load, processes=processes, rss_unit=self._page,
+            cpu_per_second=self._ticks, boot_time=self._boot_time or wall - uptime,
+            exits=None if exits is None else tuple(exits.drain()),
+            exits_lost=0 if exits is None else exits.lost)
 
     def _cpu(self):
         cores, total, busy = 0, 0, 0
@@ -76,6 +86,8 @@ class ProcSource:
                 busy = total - ticks[3] - ticks[4]
             elif line.startswith(b"cpu"):
                 cores += 1
+            elif line.startswith(b"btime "):
+                self._boot_time = float(line.split()[1])
         return total, busy, max(cores, 1)
 
     def _memory(self):

@@ -55,4 +55,4 @@ class PsutilSource:
             memory_total=memory.total, memory_available=memory.available,
             disk_used=disk.used, disk_total=disk.used + disk.free, network=network,
             uptime=max(0.0, wall - ps.boot_time()), load_avg=tuple(ps.getloadavg()),
-            processes=table, rss_unit=1)
+            processes=table, rss_unit=1, source="psutil", cpu_per_second=1.0)

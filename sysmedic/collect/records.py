@@ -41,6 +41,11 @@ class RawSample:
     load_avg: Tuple[float, float, float]
     processes: Dict[int, ProcRow]   # pid -> ProcRow
     rss_unit: int                   # bytes per ProcRow.rss unit
+    source: str = "procfs"          # "procfs" or "psutil"
+    cpu_per_second: float = 100.0   # CPU units in a second (USER_HZ for procfs)
+    boot_time: float = 0.0          # epoch seconds of boot (ProcRow.start counts from it)
+    exits: Optional[tuple] = None   # the kernel's exit records since the last sample, or None
+    exits_lost: int = 0             # exit records lost since start
 
 
 @dataclass(frozen=True)
@@ -74,3 +79,5 @@ class Snapshot:
     warming_up: bool                # True on the first sample: no rates yet
     interval: float                 # seconds covered by the rates
     collect_seconds: float          # how long the reading took
+    accounting: str = "reaped-children"  # how per-user CPU was counted: exit-records, reaped-children, psutil
+    exits_lost: int = 0             # exit records the kernel dropped since start (exit-records only)

@@ -100,6 +100,7 @@ class Daemon:
         self.systemd = SystemdNotifier(environ)
         self.threads = Threads(self.stop, on_failure=self._thread_failed)
         self.control = None
+        self.exits = None
         self.listeners = None
         self._bound = None
         self.started = time.time()
@@ -147,7 +148,9 @@ class Daemon:
         self.listeners = Listeners(self._make_server, self.registry)
         # The port first: a daemon that cannot serve must not store anything (issue 8, defect 5).
         bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
-        collector = make_collector(self.settings.config.monitoring.collector)
+        kind = self.settings.config.monitoring.collector
+        exits = self.exits = self._exit_listener(kind)
+        collector = make_collector(kind, exits=exits)
         path = database_path(self.home)
         corrupt = set_aside_if_corrupt(path)
         if corrupt:
@@ -180,6 +183,21 @@ class Daemon:
         # daemon healthy can reach it too (requests wait in its backlog until its thread runs).
         self.control = ControlServer(os.path.join(self.home, SOCKET_FILE), self.controls.handlers())
         return bound
+
+    def _exit_listener(self, kind):
+        """The kernel's exit records for exact per-user CPU, with its thread running, or None
+        (then per-user CPU is inferred from reaped children); the log says which, and why."""
+        from ..collect.exits import ExitListener, Unavailable
+        if kind == "psutil" or not sys.platform.startswith("linux"):
+            return None
+        try:
+            listener = ExitListener()
+        except Unavailable as err:
+            log.info("per-user CPU: inferred from reaped children (exit records unavailable: %s)", err)
+            return None
+        log.info("per-user CPU: exact, from the kernel's exit records (taskstats)")
+        self.threads.start("exit-records", listener.run)
+        return listener
 
     def _notifiers(self):
         """Where opened alerts go (see :mod:`sysmedic.notify`): one entry per notifier."""
@@ -250,6 +268,8 @@ class Daemon:
             self.threads.join("notify:%s" % notifier.name, NOTIFIER_JOIN_TIMEOUT)
         if self.control is not None:
             self.control.close()
+        if self.exits is not None:  # its thread wakes on the next record and ends
+            self.exits.close()
         self.systemd.close()
 
     def _poke(self, signum=0):

@@ -12,6 +12,7 @@ import resource
 import threading
 import time
 
+from .. import views
 from .threads import FAILED
 
 MIN_LATE = 5.0
@@ -74,6 +75,10 @@ class Health:
                 found.append(problem)
         return found
 
+    def _accounting(self):
+        snapshot = getattr(self._sampler, "last_snapshot", None)
+        return None if snapshot is None else views.accounting(snapshot)
+
     def report(self, settings):
         """``(http_status, body)`` for a listener with ``settings``."""
         now = states, age = self._now()
@@ -96,6 +101,7 @@ class Health:
             "storage_dropped": self._writer.dropped,
             "notifiers": {n.name: {"sent": n.sent, "failed": n.failed, "dropped": n.dropped}
                           for n in self._notifiers},
+            "accounting": self._accounting(),
             "rss_bytes": rss_bytes(),
             "uptime_seconds": round(self._clock() - self._started, 1),
             "evicted_clients": self._registry.evicted,

@@ -46,6 +46,7 @@ class Sampler:
         self._heartbeat = heartbeat or (lambda: None)
         self._heartbeat_every = heartbeat_every
         self.last_sample = None      # monotonic time of the last good sample
+        self.last_snapshot = None
         self.last_collect_ms = None
         self.errors = 0
 
@@ -78,6 +79,7 @@ class Sampler:
             self._writer.prune(snapshot.time - config.monitoring.retain_days)
             self._last_prune = now
         self.last_sample = now
+        self.last_snapshot = snapshot
         self.last_collect_ms = snapshot.collect_seconds * 1000.0
 
     def run(self, stop):

@@ -1,0 +1,129 @@
+"""Exit records (issue 9): parsing the kernel's taskstats messages, and exact per-user CPU
+from /proc plus exit records, with exact numbers on made-up samples. The real kernel and real
+loads are in tests/e2e/test_accuracy.py."""
+
+import struct
+
+import pytest
+
+from sysmedic.collect.accounting import Accountant
+from sysmedic.collect.exits import Exit, parse_exits
+from sysmedic.collect.records import ProcRow, RawSample
+
+HZ = 100
+BOOT = 1_000_000.0
+
+
+def stats(pid, tgid, uid, ppid, begin, cpu_us, version=16):
+    """A struct taskstats with the fields SysMedic reads at their kernel offsets."""
+    data = bytearray(400)
+    struct.pack_into("=H", data, 0, version)
+    struct.pack_into("=IIIII", data, 120, uid, uid, pid, ppid, begin)
+    struct.pack_into("=QQ", data, 152, cpu_us - cpu_us // 4, cpu_us // 4)
+    struct.pack_into("=I", data, 368, tgid)
+    return bytes(data)
+
+
+def attr(kind, payload):
+    size = 4 + len(payload)
+    return struct.pack("=HH", size, kind) + payload + b"\0" * (-size % 4)
+
+
+def test_a_thread_groups_last_exit_carries_its_record_and_the_groups_sum():
+    thread = attr(4, attr(1, struct.pack("=I", 501)) + attr(3, stats(501, 500, 1001, 42, 1234, 30000)))
+    group = attr(5, attr(2, struct.pack("=I", 500)) + attr(3, stats(0, 0, 0, 0, 0, 90000)))
+    found = parse_exits(struct.pack("=BBH", 2, 1, 0) + thread + group)
+    assert found == [Exit(501, 500, 1001, 1234, 30000, False, 42), Exit(500, 500, 1001, 0, 90000, True, 42)]
+
+
+def test_records_older_than_version_12_have_no_thread_group_and_are_skipped():
+    old = attr(4, attr(1, struct.pack("=I", 7)) + attr(3, stats(7, 7, 1, 1, 1, 5, version=10)))
+    assert parse_exits(struct.pack("=BBH", 2, 1, 0) + old) == []
+
+
+# -- exact accounting -----------------------------------------------------------------------------
+
+def sample(now, processes, exits=(), busy=None):
+    """A RawSample at ``now`` seconds after boot; ``processes``: pid -> (uid, ppid, start s,
+    cpu s, reaped children's cpu s)."""
+    rows = {pid: ProcRow(uid, ppid, start * HZ, cpu * HZ, child * HZ, 0)
+            for pid, (uid, ppid, start, cpu, child) in processes.items()}
+    return RawSample(monotonic=now, wall=BOOT + now, now_start_units=now * HZ, cpu_total=now * HZ * 4,
+                     cpu_busy=(busy if busy is not None else now * 4) * HZ, cpu_cores=4,
+                     memory_total=1, memory_available=1, disk_used=0, disk_total=1, network={}, uptime=now,
+                     load_avg=(0.0, 0.0, 0.0), processes=rows, rss_unit=1, cpu_per_second=HZ,
+                     boot_time=BOOT, exits=tuple(exits))
+
+
+def ended(pid, uid, ppid, start, cpu, tgid=None):
+    return Exit(pid, pid if tgid is None else tgid, uid, int(BOOT + start), int(cpu * 1e6), False, ppid)
+
+
+def shares(accountant, *samples):
+    """uid -> CPU % of the 4-core machine in the last window."""
+    for raw in samples:
+        snapshot = accountant.update(raw)
+    return {u.uid: round(u.cpu_percent, 3) for u in snapshot.users}
+
+
+def test_a_child_of_another_user_counts_for_its_own_user_and_its_exit_tail_too():
+    """root's loop starts a 0.8 s burner as uid 1001 that ends in the window; root reaps it and
+    its cutime shows 0.9 s (0.1 s of exit after the record was taken)."""
+    before = sample(10, {1: (0, 0, 1, 5, 0)})
+    after = sample(12, {1: (0, 0, 1, 5.2, 0.9)}, exits=[ended(50, 1001, 1, 10.5, 0.8)])
+    got = shares(Accountant(names=str), before, after)
+    assert got == {0: pytest.approx(100 * 0.2 / 8), 1001: pytest.approx(100 * 0.9 / 8)}
+
+
+def test_a_parent_and_child_ending_in_one_window_are_each_counted_once():
+    """Issue 9's double count: A reaps B, whose cutime held C's whole life; before, C's time was
+    credited again to A's user and everyone was scaled down."""
+    before = sample(10, {1: (0, 0, 1, 1, 0), 20: (1001, 1, 5, 1.0, 0), 30: (1002, 20, 6, 2.0, 0)})
+    after = sample(12, {1: (0, 0, 1, 1, 1.0 + 3.5)}, exits=[
+        ended(30, 1002, 20, 6, 3.5), ended(20, 1001, 1, 5, 1.0)])
+    got = shares(Accountant(names=str), before, after)
+    assert got == {0: 0.0, 1002: pytest.approx(100 * 1.5 / 8)}  # 1001 used nothing more, and has gone
+
+
+def test_a_thread_ending_inside_a_living_process_is_not_counted_twice():
+    before = sample(10, {1: (1001, 0, 1, 4, 0)})
+    after = sample(12, {1: (1001, 0, 1, 5, 0)}, exits=[ended(77, 1001, 0, 3, 2.0, tgid=1)])
+    assert shares(Accountant(names=str), before, after) == {1001: pytest.approx(100 * 1.0 / 8)}
+
+
+def test_a_zombie_waits_until_it_is_gone_and_a_late_reap_is_matched_in_the_next_window():
+    """Its record arrives while it is still in /proc; it is reaped only after the next scan."""
+    accountant = Accountant(names=str)
+    first = sample(10, {1: (0, 0, 1, 1, 0), 40: (1001, 1, 9, 1.0, 0)})
+    second = sample(12, {1: (0, 0, 1, 1, 0), 40: (1001, 1, 9, 1.5, 0)}, exits=[ended(40, 1001, 1, 9, 1.5)])
+    assert shares(accountant, first, second) == {0: 0.0, 1001: pytest.approx(100 * 0.5 / 8)}
+    third = sample(14, {1: (0, 0, 1, 1, 0)})  # gone, but its reaper's cutime has not shown it yet
+    assert shares(accountant, third) == {0: 0.0}
+    fourth = sample(16, {1: (0, 0, 1, 1, 1.6)})  # reaped: 0.1 s of exit tail, to its user
+    assert shares(accountant, fourth) == {0: 0.0, 1001: pytest.approx(100 * 0.1 / 8)}
+
+
+def test_time_reaped_with_no_record_to_explain_it_stays_with_the_reaper():
+    """Records lost in a fork storm: the reaped time is not dropped, it is inferred as before."""
+    before = sample(10, {1: (1001, 0, 1, 1, 0)})
+    after = sample(12, {1: (1001, 0, 1, 1, 0.6)}, exits=[])
+    assert shares(Accountant(names=str), before, after) == {1001: pytest.approx(100 * 0.6 / 8)}
+
+
+def test_the_snapshot_says_how_it_counted():
+    accountant = Accountant(names=str)
+    accountant.update(sample(10, {1: (0, 0, 1, 1, 0)}))
+    snapshot = accountant.update(sample(12, {1: (0, 0, 1, 1, 0)}))
+    assert snapshot.accounting == "exit-records"
+    raw = sample(14, {1: (0, 0, 1, 1, 0)})
+    without = RawSample(**dict(raw.__dict__, exits=None))
+    assert accountant.update(without).accounting == "reaped-children"
+
+
+def test_a_killed_process_waiting_as_a_zombie_counts_for_its_own_user():
+    """/proc shows a zombie as root's: its last partial window went to root (0.0 shown for the
+    killed burner's user against 8.8 real)."""
+    accountant = Accountant(names=str)
+    first = sample(10, {1: (0, 0, 1, 1, 0), 40: (1001, 1, 9, 3.0, 0)})
+    zombie = sample(12, {1: (0, 0, 1, 1, 0), 40: (0, 1, 9, 3.9, 0)}, exits=[ended(40, 1001, 1, 9, 3.9)])
+    assert shares(accountant, first, zombie) == {0: 0.0, 1001: pytest.approx(100 * 0.9 / 8)}
