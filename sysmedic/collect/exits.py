@@ -138,6 +138,16 @@ def parse_exits(payload):
     return found
 
 
+def record_version(payload):
+    """The struct version of the first record in one TASKSTATS_CMD_NEW message, or None."""
+    for kind, nested in attributes(payload[_GENL.size:]):
+        if kind in (TASKSTATS_TYPE_AGGR_PID, TASKSTATS_TYPE_AGGR_TGID):
+            for inner, value in attributes(nested):
+                if inner == TASKSTATS_TYPE_STATS and len(value) >= 2:
+                    return struct.unpack_from("=H", value)[0]
+    return None
+
+
 class ExitListener:
     """
     :param limit: records kept between two drains at most (older ones are dropped and counted).
@@ -168,6 +178,7 @@ class ExitListener:
             family = self._family(sock)
             self._request(sock, family, TASKSTATS_CMD_GET,
                           _attr(TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, ("0-%d\0" % (cpus - 1)).encode()))
+            self._check(sock)
             sock.settimeout(None)
             return sock
         except Unavailable:
@@ -175,7 +186,7 @@ class ExitListener:
             raise
         except OSError as err:
             sock.close()
-            raise Unavailable("taskstats: %s" % (err.strerror or err).lower() if err.strerror else str(err))
+            raise Unavailable("taskstats: %s" % (err.strerror or str(err)).lower())
 
     def _request(self, sock, family, command, attributes_):
         """Send one request and return the replies before its acknowledgement."""
@@ -193,6 +204,34 @@ class ExitListener:
                         raise Unavailable("taskstats: %s" % reason)
                     return replies
                 replies.append(payload)
+
+    def _check(self, sock, timeout=2.0):
+        """End a child at once and wait for its record: records must really arrive, and carry
+        the thread group id (struct version 12, Linux 5.19), else SysMedic infers instead."""
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            for kind, payload in messages(data):
+                if kind == NLMSG_ERROR:
+                    continue
+                version = record_version(payload)
+                if version is not None and version < MIN_VERSION:
+                    raise Unavailable("taskstats version %d has no thread group id (needs Linux 5.19 or newer)"
+                                      % version)
+                self._keep(parse_exits(payload))
+                if any(record.tid == pid for record in self._records):
+                    self._records.clear()
+                    self.received = 0
+                    return
+        raise Unavailable("no exit record arrived within %gs" % timeout)
 
     def _family(self, sock):
         replies = self._request(sock, GENL_ID_CTRL, CTRL_CMD_GETFAMILY,

@@ -127,3 +127,9 @@ def test_a_killed_process_waiting_as_a_zombie_counts_for_its_own_user():
     first = sample(10, {1: (0, 0, 1, 1, 0), 40: (1001, 1, 9, 3.0, 0)})
     zombie = sample(12, {1: (0, 0, 1, 1, 0), 40: (0, 1, 9, 3.9, 0)}, exits=[ended(40, 1001, 1, 9, 3.9)])
     assert shares(accountant, first, zombie) == {0: 0.0, 1001: pytest.approx(100 * 0.9 / 8)}
+
+
+def test_the_struct_version_is_read_to_refuse_kernels_without_a_thread_group_id():
+    from sysmedic.collect.exits import record_version
+    old = attr(4, attr(1, struct.pack("=I", 7)) + attr(3, stats(7, 7, 1, 1, 1, 5, version=10)))
+    assert record_version(struct.pack("=BBH", 2, 1, 0) + old) == 10
