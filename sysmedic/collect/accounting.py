@@ -114,21 +114,37 @@ class Accountant:
 
 
 def user_cpu(prev, raw, span, busy):
-    """uid -> CPU time used between two RawSamples (CPU units), never more than ``busy`` in all.
+    """uid -> CPU time used between two RawSamples (CPU units) without exit records, never more
+    than ``busy`` in all.
 
     A live process counts its own delta (or its whole time if it was born in the interval) plus
-    its reaped children's delta less what was already counted for those children: the last
-    seen total of each child that vanished with this parent. That remainder is the children's
-    time nobody saw, clamped to the interval's capacity ``span``.
+    its reaped children's delta less what was already counted for them: the last seen total of
+    each process that vanished and that it reaped. Who reaped a vanished process:
+
+    - its parent, when the parent lives on;
+    - when the parent vanished too, the parent's reaper took the parent's cutime, which holds
+      the child: the child's seen total passes up with the parent's (issue 9: a grandchild's
+      whole life was counted again);
+    - an orphan (its parent gone before it) is reaped by the nearest living ancestor that
+      reaped anything in the window, else by pid 1.
+
+    What remains is the children's time nobody saw, clamped to the interval's capacity
+    ``span``. When the users' total exceeds ``busy``, the inferred part is trimmed first; time
+    a process was seen using is only scaled when nothing inferred is left to trim.
     """
     before, now = prev.processes, raw.processes
-    seen_by_parent = {}
-    for pid, row in before.items():
-        current = now.get(pid)
-        if current is None or current.start != row.start:  # exited (or its pid was reused)
-            seen_by_parent[row.ppid] = seen_by_parent.get(row.ppid, 0) + row.cpu + row.child_cpu
+    vanished = {pid: row for pid, row in before.items()
+                if (now.get(pid) is None or now[pid].start != row.start)}
+    seen_by_reaper = {}
+    for pid, row in vanished.items():
+        reaper = row.ppid
+        while reaper in vanished:  # its parent ended too: that parent's reaper counts it
+            reaper = vanished[reaper].ppid
+        if reaper not in now:
+            reaper = 1
+        seen_by_reaper[reaper] = seen_by_reaper.get(reaper, 0) + row.cpu + row.child_cpu
     born_after = prev.now_start_units
-    ticks = {}
+    direct, inferred = {}, {}
     for pid, (uid, _ppid, start, cpu, child, _rss) in now.items():
         old = before.get(pid)
         if old is not None and old.start == start:
@@ -137,15 +153,28 @@ def user_cpu(prev, raw, span, busy):
             own, reaped = cpu, child
         else:  # missed by the previous scan: its earlier time is not ours to count
             continue
+        if own > 0:
+            direct[uid] = direct.get(uid, 0) + own
         if reaped > 0:
-            reaped = min(span, reaped - seen_by_parent.get(pid, 0))
-        used = max(0, own) + max(0, reaped)
-        if used:
-            ticks[uid] = ticks.get(uid, 0) + used
-    total = sum(ticks.values())
-    if total > busy > 0:  # /proc/stat and /proc/<pid>/stat are read moments apart
-        scale = busy / total
-        ticks = {uid: value * scale for uid, value in ticks.items()}
+            reaped = min(span, reaped - seen_by_reaper.get(pid, 0))
+            if reaped > 0:
+                inferred[uid] = inferred.get(uid, 0) + reaped
+    return _within(direct, inferred, busy)
+
+
+def _within(direct, inferred, busy):
+    """``direct + inferred`` per uid, trimmed to ``busy``: the inferred part first."""
+    excess = sum(direct.values()) + sum(inferred.values()) - busy
+    if busy > 0 and excess > 0:
+        total_inferred = sum(inferred.values())
+        keep = max(0.0, total_inferred - excess) / total_inferred if total_inferred else 0.0
+        inferred = {uid: value * keep for uid, value in inferred.items()}
+        observed = sum(direct.values())
+        if observed > busy:  # /proc/stat and /proc/<pid>/stat are read moments apart
+            direct = {uid: value * busy / observed for uid, value in direct.items()}
+    ticks = dict(direct)
+    for uid, value in inferred.items():
+        ticks[uid] = ticks.get(uid, 0) + value
     return ticks
 
 

@@ -64,9 +64,9 @@ def reported_in_one_window(client, username):
 @needs_root
 def test_cpu_burner_matches_its_cgroup(make_daemon, burner):
     """The burner user's share in get_user_metrics against the burner's own cgroup counter over
-    the same window, right on an idle machine and on a busy one alike. Judged on the median of
-    five windows: until issue 9, a window in which another user's process tree ends can be
-    scaled down for everyone (see tests/unit/test_fork_load.py)."""
+    the same window, right on an idle machine and on a busy one alike, through the daemon's
+    protocol (window by window against every kind of load: tests/e2e/test_accuracy.py). Judged
+    on the median of five 0.5 s windows: a window this short is a few clock ticks of /proc time."""
     daemon = make_daemon(config={"monitoring": {"update_interval": 0.5}})
     burner.wait_running()
     client = Client(daemon.ws_url())

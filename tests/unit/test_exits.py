@@ -133,3 +133,26 @@ def test_the_struct_version_is_read_to_refuse_kernels_without_a_thread_group_id(
     from sysmedic.collect.exits import record_version
     old = attr(4, attr(1, struct.pack("=I", 7)) + attr(3, stats(7, 7, 1, 1, 1, 5, version=10)))
     assert record_version(struct.pack("=BBH", 2, 1, 0) + old) == 10
+
+
+# -- inference without exit records ----------------------------------------------------------------
+
+def without_records(raw):
+    return RawSample(**dict(raw.__dict__, exits=None))
+
+
+def test_inference_counts_a_grandchild_once_when_it_and_its_parent_end_in_one_window():
+    """A reaps B, whose cutime holds C's whole life (B reaped C, then ended): C's seen total
+    passes up to A with B's, so only what nobody saw is inferred."""
+    before = sample(10, {1: (0, 0, 1, 1, 0), 20: (1001, 1, 5, 1.0, 0), 30: (1001, 20, 6, 2.0, 0)})
+    after = sample(12, {1: (0, 0, 1, 1, 1.2 + 3.4)})  # B ended at 1.2 s, C at 3.4 s
+    got = shares(Accountant(names=str), without_records(before), without_records(after))
+    assert got == {0: pytest.approx(100 * (0.2 + 1.4) / 8)}  # the unseen parts, to the reaper's user
+
+
+def test_inference_trims_what_it_inferred_before_what_it_saw():
+    """Over the machine's busy time, the reaped (inferred) part gives way first."""
+    before = sample(10, {1: (0, 0, 1, 1, 0), 2: (1001, 0, 1, 1, 0)}, busy=10)
+    after = sample(12, {1: (0, 0, 1, 1, 1.5), 2: (1001, 0, 1, 2.5, 0)}, busy=12)
+    got = shares(Accountant(names=str), without_records(before), without_records(after))
+    assert got == {1001: pytest.approx(100 * 1.5 / 8), 0: pytest.approx(100 * 0.5 / 8)}
