@@ -13,6 +13,11 @@ def _system_line(os_name, hostname, snapshot):
                                                  snapshot.system.cpu_cores)
 
 
+METHODS = {"exit-records": "exact, from the kernel's exit records",
+           "reaped-children": "inferred from reaped children (run the daemon as root for exact figures)",
+           "psutil": "inferred through psutil"}
+
+
 def render(snapshot, assessment, config, users, alert_counts, os_name, source, hostname=None):
     """The dashboard as text.
 
@@ -36,6 +41,9 @@ def render(snapshot, assessment, config, users, alert_counts, os_name, source, h
         "",
         "  %-16s %7s %7s %6s" % ("USER", "CPU%", "MEM%", "PROCS"),
     ]
+    method = METHODS.get(snapshot.accounting, snapshot.accounting)
+    if snapshot.exits_lost:
+        method += ", %d exit records lost" % snapshot.exits_lost
     for user in users[:TOP_USERS]:
         marks = [m for m in ("cpu", "memory") if (user.username, m) in persistent]
         note = ("  << persistent %s" % "+".join(marks)) if marks else ""
@@ -43,6 +51,7 @@ def render(snapshot, assessment, config, users, alert_counts, os_name, source, h
                                                     user.memory_percent, user.processes, note))
     if len(users) > TOP_USERS:
         lines.append("  ... %d more users" % (len(users) - TOP_USERS))
+    lines.append("  (per-user CPU: %s)" % method)
     if assessment.primary_cause:
         lines += ["", "Primary cause: " + assessment.primary_cause]
     lines += ["", "Unresolved alerts: %d (of %d)" % alert_counts]

@@ -153,7 +153,8 @@ class ExitListener:
     :param limit: records kept between two drains at most (older ones are dropped and counted).
     """
 
-    def __init__(self, limit=200000, cpus=None):
+    def __init__(self, limit=200000, cpus=None, receive_buffer=RECEIVE_BUFFER):
+        self._receive_buffer = receive_buffer
         self.lost = 0
         self.received = 0
         self._limit = limit
@@ -171,9 +172,9 @@ class ExitListener:
         try:
             sock.bind((0, 0))
             try:
-                sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE: past rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, 33, self._receive_buffer)  # SO_RCVBUFFORCE: past rmem_max
             except OSError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
             sock.settimeout(5.0)
             family = self._family(sock)
             self._request(sock, family, TASKSTATS_CMD_GET,

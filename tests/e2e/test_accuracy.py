@@ -170,3 +170,22 @@ def test_a_burner_killed_mid_window_counts_for_its_own_user(exits):
             time.sleep(0.02)  # the oracle's next reading
         shown = {u.username: u.cpu_percent for u in after.users}.get(load.user, 0.0)
     assert truth > 5 and error_of(shown, truth) <= allowed(truth), (shown, truth)
+
+
+def test_records_lost_in_a_fork_storm_are_counted_and_logged(caplog):
+    """A socket buffer too small for a storm of exits: the kernel drops records (ENOBUFS);
+    SysMedic counts the losses and logs them, never silently."""
+    import subprocess
+    import threading
+    listener = ExitListener(receive_buffer=8192)
+    subprocess.run(["sh", "-c", "i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done"], check=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while listener.lost == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling with a deadline for the listener to meet the overflow
+    stop.set()
+    listener.close()
+    assert listener.lost > 0 and "exit records lost" in caplog.text
+    assert listener.received < 400  # most of the storm did not fit

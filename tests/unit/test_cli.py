@@ -73,6 +73,7 @@ def test_dashboard_text_marks_persistent_users_and_counts_alerts(capsys, env, ho
     code, out, _ = run(capsys, env)
     assert code == 0
     assert "Status: " in out and "threshold 80%" in out and "USER" in out
+    assert "(per-user CPU: inferred from reaped children (run the daemon as root for exact figures))" in out
     assert "Unresolved alerts: 1 (of 1)" in out
 
 
