@@ -32,8 +32,9 @@ def accounting(snapshot):
 
 def user_metrics(users):
     """The ``get_user_metrics`` list (decision 2: shares of the whole machine)."""
-    return [{"username": u.username, "cpu_percent": fmt.pct(u.cpu_percent),
-             "memory_percent": fmt.pct(u.memory_percent), "processes": u.processes}
+    return [dict({"username": u.username, "cpu_percent": fmt.pct(u.cpu_percent),
+                  "memory_percent": fmt.pct(u.memory_percent), "processes": u.processes},
+                 **({} if u.rss_percent is None else {"rss_percent": fmt.pct(u.rss_percent)}))
             for u in users]
 
 

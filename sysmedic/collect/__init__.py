@@ -41,13 +41,13 @@ class Collector:
         return self.sample()
 
 
-def make_collector(kind="auto", proc_root="/proc", exits=None):
+def make_collector(kind="auto", proc_root="/proc", exits=None, pss_every=60.0):
     """A Collector for ``kind`` (``auto``, ``procfs`` or ``psutil``); ``exits``: an
     ExitListener whose records the procfs source uses (ignored by psutil)."""
     if kind == "procfs" or (kind == "auto" and sys.platform.startswith("linux")
                             and os.path.exists(os.path.join(proc_root, "stat"))):
         if not os.path.exists(os.path.join(proc_root, "stat")):
             raise CollectorError("%s/stat not found: the procfs collector needs Linux /proc" % proc_root)
-        return Collector(ProcSource(proc_root, exits=exits))
+        return Collector(ProcSource(proc_root, exits=exits, pss_every=pss_every))
     from .psutil_source import PsutilSource
     return Collector(PsutilSource())

@@ -89,6 +89,7 @@ class Accountant:
         for uid, _ppid, _start, _cpu, _child, pages in raw.processes.values():
             rss[uid] = rss.get(uid, 0) + pages
             count[uid] = count.get(uid, 0) + 1
+        memory = user_memory(raw, rss)
         if user_ticks:  # users whose processes all ended in the window still used the CPU
             for uid, used in user_ticks.items():
                 if used > 0 and uid not in count:
@@ -98,8 +99,9 @@ class Accountant:
             cpu = None
             if user_ticks is not None:
                 cpu = min(100.0, 100.0 * user_ticks.get(uid, 0) / span) if span > 0 else 0.0
-            memory = min(100.0, 100.0 * rss[uid] * raw.rss_unit / mem_total)
-            users.append(UserUsage(self._names(uid), uid, cpu, memory, processes))
+            rss_percent = min(100.0, 100.0 * rss[uid] * raw.rss_unit / mem_total)
+            share = rss_percent if memory is None else min(100.0, 100.0 * memory.get(uid, 0) / mem_total)
+            users.append(UserUsage(self._names(uid), uid, cpu, share, processes, rss_percent))
         users.sort(key=lambda u: (u.cpu_percent or 0.0, u.memory_percent, u.username), reverse=True)
         system = SystemMetrics(
             cpu_usage=cpu_usage, cpu_cores=raw.cpu_cores,
@@ -111,6 +113,27 @@ class Accountant:
         return Snapshot(time=raw.wall, system=system, users=tuple(users),
                         warming_up=user_ticks is None, interval=elapsed,
                         collect_seconds=collect_seconds, accounting=method, exits_lost=raw.exits_lost)
+
+
+def user_memory(raw, rss):
+    """uid -> bytes by PSS (shared pages split among their sharers, so users add up to at most
+    the machine's used memory), or None without PSS. A process whose PSS is not known yet
+    (started since the last PSS refresh, or unreadable) counts its RSS scaled by its user's
+    PSS/RSS ratio where that user has PSS figures, else its RSS."""
+    if raw.pss is None:
+        return None
+    known_pss, known_rss = {}, {}
+    for pid, row in raw.processes.items():
+        size = raw.pss.get(pid)
+        if size is not None:
+            known_pss[row.uid] = known_pss.get(row.uid, 0) + size
+            known_rss[row.uid] = known_rss.get(row.uid, 0) + row.rss * raw.rss_unit
+    memory = {}
+    for uid, pages in rss.items():
+        pss, seen_rss = known_pss.get(uid, 0), known_rss.get(uid, 0)
+        ratio = pss / seen_rss if seen_rss else 1.0
+        memory[uid] = pss + (pages * raw.rss_unit - seen_rss) * ratio
+    return memory
 
 
 def user_cpu(prev, raw, span, busy):

@@ -32,13 +32,14 @@ class ProcSource:
     :param disk_path: the filesystem whose usage is reported, default ``/``.
     :param owner_of: ``fd -> uid`` of an open ``/proc/<pid>/stat``; default ``os.fstat``.
     :param clock: monotonic seconds; ``wall``: epoch seconds; ``statvfs``: for the disk figure.
+    :param pss_every: seconds between PSS reads (a number, or a callable returning one; 0: RSS only).
     :param exits: an :class:`~sysmedic.collect.exits.ExitListener` (or anything with ``drain()``
         and ``lost``): its records are drained right after each scan, so every process missing
         from a scan has its exit record in the same sample.
     """
 
     def __init__(self, proc_root="/proc", disk_path="/", owner_of=_fstat_uid,
-                 clock=time.monotonic, wall=time.time, statvfs=os.statvfs, exits=None):
+                 clock=time.monotonic, wall=time.time, statvfs=os.statvfs, exits=None, pss_every=60.0):
         self.proc_root = proc_root
         self.disk_path = disk_path
         self._owner_of = owner_of
@@ -49,6 +50,9 @@ class ProcSource:
         self._page = os.sysconf("SC_PAGE_SIZE")
         self._exits = exits
         self._boot_time = None
+        self._pss_every = pss_every
+        self._pss = {}  # pid -> (start, bytes): refreshed every pss_every seconds
+        self._pss_due = float("-inf")
 
     def _read(self, name):
         with open(os.path.join(self.proc_root, name), "rb") as handle:
@@ -65,6 +69,12 @@ class ProcSource:
         disk_total = disk_used + disk.f_bavail * disk.f_frsize
         load = tuple(float(x) for x in self._read("loadavg").split()[:3])
         processes = self._scan()
+        every = self._pss_every() if callable(self._pss_every) else self._pss_every
+        if every and monotonic >= self._pss_due:
+            self._pss_due = monotonic + every
+            self._refresh_pss(processes)
+        pss = {pid: size for pid, (start, size) in self._pss.items()
+               if pid in processes and processes[pid].start == start} if every else None
         exits = self._exits
         return RawSample(
             monotonic=monotonic, wall=wall, now_start_units=uptime * self._ticks,
@@ -74,7 +84,7 @@ class ProcSource:
             uptime=uptime, load_avg=load, processes=processes, rss_unit=self._page,
             cpu_per_second=self._ticks, boot_time=self._boot_time or wall - uptime,
             exits=None if exits is None else tuple(exits.drain()),
-            exits_lost=0 if exits is None else exits.lost)
+            exits_lost=0 if exits is None else exits.lost, pss=pss)
 
     def _cpu(self):
         cores, total, busy = 0, 0, 0
@@ -112,6 +122,22 @@ class ProcSource:
                 continue
             counters[name] = int(fields[0]) + int(fields[8])
         return counters
+
+    def _refresh_pss(self, processes):
+        """Read each process's PSS from ``smaps_rollup`` (the kernel walks its page tables:
+        ~50 us a process, hence its own slower cadence). Unreadable ones (another user's, when
+        not root; kernel threads) keep no PSS and count by RSS."""
+        found = {}
+        for pid, row in processes.items():
+            try:
+                with open("%s/%d/smaps_rollup" % (self.proc_root, pid), "rb") as handle:
+                    for line in handle:
+                        if line.startswith(b"Pss:"):
+                            found[pid] = (row.start, int(line.split()[1]) * 1024)
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+        self._pss = found
 
     def _scan(self):
         """pid -> ProcRow(uid, ppid, starttime, utime+stime, cutime+cstime, rss pages)."""

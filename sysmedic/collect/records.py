@@ -46,6 +46,7 @@ class RawSample:
     boot_time: float = 0.0          # epoch seconds of boot (ProcRow.start counts from it)
     exits: Optional[tuple] = None   # the kernel's exit records since the last sample, or None
     exits_lost: int = 0             # exit records lost since start
+    pss: Optional[Dict[int, int]] = None  # pid -> proportional set size in bytes, where known
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class UserUsage:
     username: str
     uid: int
     cpu_percent: Optional[float]    # share of the whole machine (0-100); None while warming up
-    memory_percent: float           # RSS over MemTotal
+    memory_percent: float           # PSS (else RSS) over MemTotal
     processes: int
+    rss_percent: Optional[float] = None  # RSS over MemTotal (shared pages once per process)
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,8 @@ class Daemon:
         bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
         kind = self.settings.config.monitoring.collector
         exits = self.exits = self._exit_listener(kind)
-        collector = make_collector(kind, exits=exits)
+        collector = make_collector(kind, exits=exits,
+                                   pss_every=lambda: self.settings.config.monitoring.pss_interval)
         path = database_path(self.home)
         corrupt = set_aside_if_corrupt(path)
         if corrupt:
