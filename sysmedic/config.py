@@ -178,6 +178,7 @@ class Monitoring:
     persistent_time: float = option(3600.0, _duration(60), "minutes a user must stay above a threshold to be persistent")
     retain_days: float = option(30 * 86400.0, _duration(86400), "days of history and resolved alerts to keep")
     collector: str = option("auto", _choice("auto", "procfs", "psutil"), "metrics backend: auto, procfs or psutil")
+    exit_records: bool = option(True, _boolean, "as root, count per-user CPU exactly from the kernel's exit records")
     pss_interval: float = option(60.0, _duration(1, shortest=1.0), "seconds between reads of each process's PSS (memory shared pages split)")
 
 

@@ -191,6 +191,9 @@ class Daemon:
         from ..collect.exits import ExitListener, Unavailable
         if kind == "psutil" or not sys.platform.startswith("linux"):
             return None
+        if not self.settings.config.monitoring.exit_records:
+            log.info("per-user CPU: inferred from reaped children (exit_records is off in config.json)")
+            return None
         try:
             listener = ExitListener()
         except Unavailable as err:

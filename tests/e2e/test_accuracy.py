@@ -212,3 +212,12 @@ def test_users_memory_adds_up_to_at_most_the_machines_with_1000_sleeps():
     by_rss = sum(u.rss_percent for u in snapshot.users)
     assert total <= snapshot.system.memory_usage + 1.0, (total, snapshot.system.memory_usage, by_rss)
     assert users[load.user].rss_percent > 2 * users[load.user].memory_percent  # RSS would overstate it
+
+
+def test_the_daemon_says_at_start_and_in_health_how_it_counts(make_daemon):
+    daemon = make_daemon()
+    assert daemon.health()["accounting"] == {"method": "exit-records", "exit_records_lost": 0}
+    assert "per-user CPU: exact, from the kernel's exit records (taskstats)" in daemon.log()
+    off = make_daemon(config=dict(daemon.FAST, monitoring=dict(daemon.FAST["monitoring"], exit_records=False)))
+    assert off.health()["accounting"]["method"] == "reaped-children"
+    assert "exit_records is off in config.json" in off.log()
