@@ -182,22 +182,26 @@ def user_cpu(prev, raw, span, busy):
             reaped = min(span, reaped - seen_by_reaper.get(pid, 0))
             if reaped > 0:
                 inferred[uid] = inferred.get(uid, 0) + reaped
-    return _within(direct, inferred, busy)
+    return _within(busy, inferred, direct)
 
 
-def _within(direct, inferred, busy):
-    """``direct + inferred`` per uid, trimmed to ``busy``: the inferred part first."""
-    excess = sum(direct.values()) + sum(inferred.values()) - busy
-    if busy > 0 and excess > 0:
-        total_inferred = sum(inferred.values())
-        keep = max(0.0, total_inferred - excess) / total_inferred if total_inferred else 0.0
-        inferred = {uid: value * keep for uid, value in inferred.items()}
-        observed = sum(direct.values())
-        if observed > busy:  # /proc/stat and /proc/<pid>/stat are read moments apart
-            direct = {uid: value * busy / observed for uid, value in direct.items()}
-    ticks = dict(direct)
-    for uid, value in inferred.items():
-        ticks[uid] = ticks.get(uid, 0) + value
+def _within(busy, *tiers):
+    """The sum per uid of ``tiers`` (uid -> time dicts, the surest last), trimmed to ``busy``
+    tier by tier: what was inferred gives way first, what a living process was seen using last
+    (only /proc/stat and /proc/<pid>/stat being read moments apart can put that over)."""
+    excess = sum(sum(tier.values()) for tier in tiers) - busy
+    kept = []
+    for tier in tiers:
+        total = sum(tier.values())
+        if busy > 0 and excess > 0 and total > 0:
+            cut = min(excess, total)
+            tier = {uid: value * (total - cut) / total for uid, value in tier.items()}
+            excess -= cut
+        kept.append(tier)
+    ticks = {}
+    for tier in kept:
+        for uid, value in tier.items():
+            ticks[uid] = ticks.get(uid, 0) + value
     return ticks
 
 
@@ -248,6 +252,8 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
       it, so what a living process reaped beyond the records of the processes it reaped (and
       theirs, down the tree) is credited to those processes' users, one share per process.
       With no record to explain it (records lost), it goes to the reaper, as inference would.
+    - Over the machine's busy time (the scan and /proc/stat are read moments apart), those
+      tails give way first, then the ended processes' time; a living process's is trimmed last.
     """
     before, now = prev.processes, raw.processes
     per_us = raw.cpu_per_second / 1e6
@@ -278,6 +284,7 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
         if children > 0:
             reaped[pid] = children
     gone = {}  # pid -> (uid, ppid, its total as its reaper's cutime will count it, in CPU units)
+    recorded = {}  # uid -> the ended processes' time since last seen
     for tgid, record in list(ended.items()):
         row = now.get(tgid)
         if row is not None and _same(row, record, boot, hz):
@@ -287,15 +294,12 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
         total = record.cpu_us * per_us
         used = total - (old.cpu if seen else 0)
         if used > 0:
-            ticks[record.uid] = ticks.get(record.uid, 0) + used
+            recorded[record.uid] = recorded.get(record.uid, 0) + used
         gone[tgid] = (record.uid, record.ppid, total + (old.child_cpu if seen else 0))
         del ended[tgid]
-    _credit_exit_tails(ticks, reaped, gone, now, waiting)
-    total = sum(ticks.values())
-    if total > busy > 0:  # /proc/stat and the scan are read moments apart
-        scale = busy / total
-        ticks = {uid: value * scale for uid, value in ticks.items()}
-    return ticks
+    tails = {}
+    _credit_exit_tails(tails, reaped, gone, now, waiting)
+    return _within(busy, tails, recorded, ticks)
 
 
 def _credit_exit_tails(ticks, reaped, gone, now, waiting):
