@@ -47,6 +47,7 @@ NLMSG_ERROR = 2
 MIN_VERSION = 12          # the first struct with ac_tgid
 RECEIVE_BUFFER = 8 << 20  # a fork storm's records wait here (SO_RCVBUFFORCE as root)
 WARN_EVERY = 60.0
+BATCH_DELAY = 0.05        # seconds records gather before one batch is read (the socket holds them)
 
 _HEADER = struct.Struct("=IHHII")     # nlmsghdr
 _GENL = struct.Struct("=BBH")         # genlmsghdr
@@ -109,8 +110,27 @@ def messages(data):
     return found
 
 
+_SINGLE = struct.Struct("=HHHHIHH")  # the usual message: AGGR_PID, its PID, its STATS header
+_STATS_AT = _GENL.size + _SINGLE.size
+
+
 def parse_exits(payload):
-    """The Exit records in one TASKSTATS_CMD_NEW message (after its nlmsghdr)."""
+    """The Exit records in one TASKSTATS_CMD_NEW message (after its nlmsghdr).
+
+    A fork storm sends thousands a second, so the usual message (one task's record) is read
+    at fixed offsets; anything else takes the general path.
+    """
+    if len(payload) >= _STATS_AT + 372:
+        aggr_size, aggr, pid_size, pid_kind, ident, stats_size, stats_kind = _SINGLE.unpack_from(payload, _GENL.size)
+        if (aggr == TASKSTATS_TYPE_AGGR_PID and pid_kind == TASKSTATS_TYPE_PID and stats_kind == TASKSTATS_TYPE_STATS
+                and _GENL.size + aggr_size >= len(payload) - 3 and struct.unpack_from("=H", payload, _STATS_AT)[0] >= MIN_VERSION):
+            uid, _gid, _pid, ppid, begin = _IDS.unpack_from(payload, _STATS_AT + 120)
+            utime, stime = _TIMES.unpack_from(payload, _STATS_AT + 152)
+            return [Exit(ident, _TGID.unpack_from(payload, _STATS_AT + 368)[0], uid, begin, utime + stime, False, ppid)]
+    return _parse_exits(payload)
+
+
+def _parse_exits(payload):
     found = []
     for kind, nested in attributes(payload[_GENL.size:]):
         if kind not in (TASKSTATS_TYPE_AGGR_PID, TASKSTATS_TYPE_AGGR_TGID):
@@ -244,10 +264,17 @@ class ExitListener:
         raise Unavailable("the kernel has no TASKSTATS netlink family")
 
     def run(self, stop):
-        """Receive until :meth:`close`: one blocking ``recv`` per datagram, nothing while idle."""
+        """Receive until :meth:`close`. Idle, the thread blocks in ``recv``; once a record
+        comes it lets more gather for :data:`BATCH_DELAY` and reads them all without blocking:
+        a fork storm then costs a few wake-ups a second, not one per exit."""
         while not stop.is_set():
             try:
-                data = self._sock.recv(65536)
+                self._handle(self._sock.recv(65536))
+                stop.wait(BATCH_DELAY)
+                while True:
+                    self._handle(self._sock.recv(65536, socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                continue
             except OSError as err:
                 if err.errno == errno.ENOBUFS:  # the kernel dropped records: say how often
                     self._overflowed()
@@ -255,11 +282,18 @@ class ExitListener:
                 if stop.is_set() or err.errno == errno.EBADF:
                     return
                 raise
-            for kind, payload in messages(data):
-                if kind != NLMSG_ERROR:
-                    self._keep(parse_exits(payload))
+
+    def _handle(self, data):
+        found = []
+        for kind, payload in messages(data):
+            if kind != NLMSG_ERROR:
+                found.extend(parse_exits(payload))
+        self._keep(found)
 
     def _keep(self, records):
+        records = [r for r in records if r.group or r.tid == r.tgid]  # other threads: in /proc already
+        if not records:
+            return
         with self._lock:
             self.received += len(records)
             self._records.extend(records)

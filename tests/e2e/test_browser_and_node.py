@@ -40,6 +40,7 @@ def drive_browser(page_url, daemon, tmp_path):
 def check_page(shown):
     assert re.match(r"^\d+\.\d%$", shown["cpu"]) and re.match(r"^\d+\.\d%$", shown["memory"])
     assert shown["status"] in ("Light Usage", "Medium Usage", "Heavy Load")
+    assert shown["accounting"].startswith("Per-user CPU: ")
     assert shown["system"].endswith("SysMedic 1.1.0") or "SysMedic" in shown["system"]
     assert "root" in shown["users"]
     for kind in ("pong", "alerts_response", "config_response", "system_info_response", "welcome"):

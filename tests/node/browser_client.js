@@ -24,6 +24,7 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
     result.uptime = await page.textContent('#uptime');
     result.status = await page.textContent('#status');
     result.system = await page.textContent('#system');
+    result.accounting = await page.textContent('#accounting');
     await page.click('[data-request="ping"]');
     await page.waitForFunction(() => document.getElementById('log').textContent.includes('pong'), null, { timeout: 15000 });
     await page.click('[data-request="get_user_metrics"]');
