@@ -193,7 +193,7 @@ def _within(busy, *tiers):
     kept = []
     for tier in tiers:
         total = sum(tier.values())
-        if busy > 0 and excess > 0 and total > 0:
+        if excess > 0 and total > 0:  # also when busy is 0: a tick seen in /proc but not yet in /proc/stat
             cut = min(excess, total)
             tier = {uid: value * (total - cut) / total for uid, value in tier.items()}
             excess -= cut

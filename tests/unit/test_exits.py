@@ -156,3 +156,11 @@ def test_inference_trims_what_it_inferred_before_what_it_saw():
     after = sample(12, {1: (0, 0, 1, 1, 1.5), 2: (1001, 0, 1, 2.5, 0)}, busy=12)
     got = shares(Accountant(names=str), without_records(before), without_records(after))
     assert got == {1001: pytest.approx(100 * 1.5 / 8), 0: pytest.approx(100 * 0.5 / 8)}
+
+
+def test_no_user_is_shown_above_the_machine_in_a_window_where_proc_stat_saw_nothing():
+    """A tick a process shows in /proc before /proc/stat counts it: users must not add up to
+    more than the machine (before: 2.5-5% shown for root in idle windows, system 0.0%)."""
+    before = sample(10, {1: (0, 0, 1, 1.00, 0)}, busy=5)
+    after = sample(12, {1: (0, 0, 1, 1.01, 0)}, busy=5)
+    assert shares(Accountant(names=str), before, after) == {0: 0.0}
