@@ -9,9 +9,12 @@ already counted or older than the interval (its whole last seen total) is subtra
 parent's children-time delta; what remains is the child's time we never saw. Every share is of the
 whole machine's CPU capacity (docs/protocol-decisions.md, decision 2).
 
-With the kernel's exit records (:mod:`sysmedic.collect.exits`, as root) no inference is
-needed: :func:`exact_user_cpu` credits each ended process's CPU since it was last seen to its
-own uid, in the window it ended (issue 9).
+With the kernel's exit records (:mod:`sysmedic.collect.exits`, as root) the children's time
+is not inferred: :func:`exact_user_cpu` credits each ended process's CPU since it was last
+seen to its own uid, in the window it ended (issue 9); only the part of an exit that comes
+after its record is measured from the reaper's ``cutime``.
+
+A user's memory is PSS where it is known (:func:`user_memory`), else RSS.
 
 The first sample has no previous one: it primes the baseline and is marked ``warming_up``
 with CPU and network values of ``None``, never a fake 0.
@@ -19,7 +22,6 @@ with CPU and network values of ``None``, never a fake 0.
 
 import pwd
 import time
-
 from typing import NamedTuple
 
 from .records import Snapshot, SystemMetrics, UserUsage
