@@ -227,15 +227,25 @@ def remember_exits(raw, ended, waiting):
     process that ended before it may still be reaped after it, and its record must explain
     that reap (else the reaper's user would be credited with its whole life)."""
     hz, boot = raw.cpu_per_second, raw.boot_time
-    for record in raw.exits:
-        if not (record.group or record.tid == record.tgid):
-            continue
-        row = raw.processes.get(record.tgid)
-        entry = Ended(record.uid, record.begin, record.cpu_us, record.group, record.ppid)
+    for tgid, entry in _note_exits(raw.exits, {}).items():
+        row = raw.processes.get(tgid)
         if row is not None and _same(row, entry, boot, hz):
-            ended[record.tgid] = entry
+            ended[tgid] = entry
         else:
-            waiting[record.tgid] = (record.uid, record.ppid, record.cpu_us * hz / 1e6)
+            waiting[tgid] = (entry.uid, entry.ppid, entry.cpu_us * hz / 1e6)
+
+
+def _note_exits(records, ended):
+    """Add the process-level exit records to ``ended`` (tgid -> Ended) and return it: a thread
+    group's sum replaces its leader's record (keeping the leader's start time, which the sum
+    lacks); other threads' records are skipped (their time is in their process's /proc entry)."""
+    for record in records:
+        if record.group:
+            leader = ended.get(record.tgid)
+            ended[record.tgid] = Ended(record.uid, leader.begin if leader else 0, record.cpu_us, True, record.ppid)
+        elif record.tid == record.tgid and not getattr(ended.get(record.tgid), "whole", False):
+            ended[record.tgid] = Ended(record.uid, record.begin, record.cpu_us, False, record.ppid)
+    return ended
 
 
 def exact_user_cpu(prev, raw, busy, ended, waiting):
@@ -263,12 +273,7 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
     born_after = prev.now_start_units
     ticks = {}
     reaped = {}  # living pid -> its children's time reaped in this window (cutime delta)
-    for record in raw.exits:
-        if record.group:  # its start time is the leader's, if the leader's record came first
-            leader = ended.get(record.tgid)
-            ended[record.tgid] = Ended(record.uid, leader.begin if leader else 0, record.cpu_us, True, record.ppid)
-        elif record.tid == record.tgid and not getattr(ended.get(record.tgid), "whole", False):
-            ended[record.tgid] = Ended(record.uid, record.begin, record.cpu_us, False, record.ppid)
+    _note_exits(raw.exits, ended)
     for pid, row in now.items():
         old = before.get(pid)
         if old is not None and old.start == row.start:

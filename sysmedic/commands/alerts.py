@@ -34,13 +34,11 @@ def run(args, home):
     return 0
 
 
-MAX_ID = (1 << 63) - 1  # SQLite's largest rowid
-
-
 def _resolve(args, home):
     if not args["--all"] and not args["<id>"].isdigit():
         raise SysMedicError("alert id %r is not a number" % args["<id>"])
-    if not args["--all"] and int(args["<id>"]) > MAX_ID:
+    from ..storage import MAX_ALERT_ID
+    if not args["--all"] and int(args["<id>"]) > MAX_ALERT_ID:
         raise SysMedicError("alert %s does not exist" % args["<id>"])
     if process.status(home) is not None:  # the daemon is the only writer while it runs
         alert_id = None if args["--all"] else int(args["<id>"])

@@ -13,6 +13,7 @@ from .. import __version__
 from ..dashboard import as_json, render
 from ..errors import SysMedicError
 from ..server.frames import SECRET_ROTATED
+from ..storage import MAX_ALERT_ID
 
 log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT = 10.0
@@ -102,7 +103,7 @@ class ControlCommands:
         alert_id = request.get("id")
         if alert_id is not None and (not isinstance(alert_id, int) or isinstance(alert_id, bool)):
             raise SysMedicError("alert id must be a number")
-        if alert_id is not None and not 0 <= alert_id < 1 << 63:  # past SQLite's integers
+        if alert_id is not None and not 0 <= alert_id <= MAX_ALERT_ID:
             raise SysMedicError("alert %d does not exist" % alert_id)
         return {"resolved": self._writer.resolve(alert_id).result(timeout=RESOLVE_TIMEOUT)}
 

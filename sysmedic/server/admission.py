@@ -18,8 +18,9 @@ from collections import OrderedDict
 
 log = logging.getLogger("sysmedic.http")
 WARN_EVERY = 10.0
-REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 33\r\n"
-           b"Retry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"Too many connections\"}\n")
+_REFUSED = b'{"error":"Too many connections"}\n'
+REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+           b"Retry-After: 1\r\nConnection: close\r\n\r\n" % len(_REFUSED)) + _REFUSED
 
 
 class Admission:

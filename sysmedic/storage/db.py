@@ -21,6 +21,7 @@ from ..home import not_a_link, open_in_home
 from ..resources import read_text
 
 DATABASE_FILE = "sysmedic.db"
+MAX_ALERT_ID = (1 << 63) - 1  # SQLite's largest rowid: a larger id cannot exist (nor be bound)
 MIGRATIONS = {1: "schema_v1.sql"}
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -32,6 +33,13 @@ def _faults(err):
     """SQLite errors that say the database cannot be used now (full disk, read-only file, I/O
     error, lock, corruption), as opposed to a bug in a statement (IntegrityError and the like)."""
     return isinstance(err, sqlite3.OperationalError) or type(err) is sqlite3.DatabaseError
+
+
+def refuse_links(path):
+    """SQLite follows links for the database and its -wal/-shm journal: a planted one is an
+    error instead (SysMedicError naming it)."""
+    for name in (path, path + "-wal", path + "-shm"):
+        not_a_link(name)
 
 
 def storage_fault(err):
@@ -67,7 +75,7 @@ def set_aside_if_corrupt(path, clock=time.time):
     if not os.path.exists(path):
         return None
     try:
-        not_a_link(path)
+        refuse_links(path)
         db = sqlite3.connect(path, timeout=5.0)
         try:
             rows = db.execute("PRAGMA quick_check").fetchall()
@@ -130,8 +138,7 @@ class Storage:
         self.path = path
         self._clock = clock
         try:
-            for name in (path, path + "-wal", path + "-shm"):
-                not_a_link(name)  # SQLite follows links; a planted one is an error instead
+            refuse_links(path)
             if not os.path.exists(path):
                 os.close(open_in_home(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
