@@ -68,7 +68,12 @@ class ProcSource:
         disk_used = (disk.f_blocks - disk.f_bfree) * disk.f_frsize
         disk_total = disk_used + disk.f_bavail * disk.f_frsize
         load = tuple(float(x) for x in self._read("loadavg").split()[:3])
+        # The per-user figures come from the scan, so the sample's time is the scan's midpoint:
+        # on a loaded host the scan can start tens of ms after /proc/stat was read, and a
+        # window stamped at the start would lend one window's CPU to the next.
+        began = self._wall()
         processes = self._scan()
+        wall = (began + self._wall()) / 2
         every = self._pss_every() if callable(self._pss_every) else self._pss_every
         if every and monotonic >= self._pss_due:
             self._pss_due = monotonic + every
