@@ -62,8 +62,10 @@ class CgroupLoad:
     :meth:`stop`, which also deletes the user.
 
     :param period: seconds between readings of the cgroup's CPU counter.
-    :param as_root: run ``command`` as root (in the same cgroup); ``{user}`` in its arguments
-        is replaced by the throw-away user's name, so it can start work as that user.
+    :param as_root: run ``command`` as root, in a cgroup of its own beside the load's (root's
+        CPU is not the user's); ``{user}`` in its arguments is replaced by the throw-away user's
+        name and ``{cgroup}`` by the load's cgroup, so the work it starts as that user can join
+        the group first (``echo 0 > {cgroup}/cgroup.procs``) and be measured alone.
     """
 
     def __init__(self, command, period=0.02, as_root=False):
@@ -71,12 +73,16 @@ class CgroupLoad:
         root, self._counter = cgroup_root()
         self.path = os.path.join(root, "sysmedic-load-%d-%d" % (os.getpid(), id(self)))
         os.mkdir(self.path)
+        self._groups = [self.path]
+        if as_root:
+            self._groups.append(self.path + "-root")
+            os.mkdir(self._groups[-1])
         self._times, self._usage = [], []
         self._stopped = threading.Event()
         # The shell joins the cgroup, then becomes the load: nothing runs outside the group.
-        join = 'echo $$ > "%s/cgroup.procs" && exec "$@"' % self.path
+        join = 'echo $$ > "%s/cgroup.procs" && exec "$@"' % self._groups[-1]
         become = [] if as_root else ["setpriv", "--reuid=%s" % user, "--regid=%s" % group, "--clear-groups"]
-        argv = [part.replace("{user}", user) for part in command]
+        argv = [part.replace("{user}", user).replace("{cgroup}", self.path) for part in command]
         self.proc = subprocess.Popen(["sh", "-c", join, "load"] + become + argv, start_new_session=True)
         self._reader = threading.Thread(target=self._record, args=(period,), daemon=True)
         self._reader.start()
@@ -131,8 +137,10 @@ class CgroupLoad:
         self._stopped.set()
         deadline = time.monotonic() + timeout
         while True:
-            with open(os.path.join(self.path, "cgroup.procs")) as handle:
-                pids = [int(pid) for pid in handle.read().split()]
+            pids = []
+            for group in self._groups:
+                with open(os.path.join(group, "cgroup.procs")) as handle:
+                    pids.extend(int(pid) for pid in handle.read().split())
             if not pids:
                 break
             for pid in pids:
@@ -146,7 +154,8 @@ class CgroupLoad:
         if self.proc.poll() is None:
             self.proc.wait(timeout)
         self._reader.join(timeout)
-        os.rmdir(self.path)
+        for group in self._groups:
+            os.rmdir(group)
         remove_user(self.user)
 
     def __enter__(self):

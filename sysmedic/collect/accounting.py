@@ -12,7 +12,8 @@ whole machine's CPU capacity (docs/protocol-decisions.md, decision 2).
 With the kernel's exit records (:mod:`sysmedic.collect.exits`, as root) the children's time
 is not inferred: :func:`exact_user_cpu` credits each ended process's CPU since it was last
 seen to its own uid, in the window it ended (issue 9); only the part of an exit that comes
-after its record is measured from the reaper's ``cutime``.
+after its record is measured from the reaper's ``cutime`` (or, for children the kernel reaps
+itself, from what the machine's busy time leaves unexplained).
 
 A user's memory is PSS where it is known (:func:`user_memory`), else RSS.
 
@@ -27,6 +28,10 @@ from typing import NamedTuple
 from .records import Snapshot, SystemMetrics, UserUsage
 
 EXIT_RECORDS, REAPED_CHILDREN, PSUTIL = "exit-records", "reaped-children", "psutil"
+# The most of their records' CPU that processes the kernel reaped itself are credited for what
+# their exits used after the record (a tick-sampled record of a short process is also off by a
+# tick either way; measured tails: 5-15% of a 20 ms Python burner, more of a /bin/true).
+TAIL_LIMIT = 0.5
 
 
 class UserNames:
@@ -79,11 +84,19 @@ class Accountant:
         moved = sum(max(0, count - prev.network[name])
                     for name, count in raw.network.items() if name in prev.network)
         network_rate = moved / elapsed if elapsed > 0 else None
+        # A process's CPU time is its real run time; /proc/stat counts clock ticks, which a
+        # loaded virtual machine loses (measured here: 2% fewer than the clock's). So users'
+        # shares are of the machine's real capacity in the window, and the busy time they must
+        # fit in is the busy fraction of that capacity.
+        capacity = elapsed * raw.cpu_cores * raw.cpu_per_second
+        if capacity <= 0 or span <= 0:
+            capacity = span
+        busy = busy * capacity / span if span > 0 else 0
         if raw.exits is not None:
             user_ticks = exact_user_cpu(prev, raw, busy, self._ended, self._waiting)
         else:
-            user_ticks = user_cpu(prev, raw, span, busy)
-        return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span)
+            user_ticks = user_cpu(prev, raw, capacity, busy)
+        return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, capacity)
 
     def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0):
         mem_total = raw.memory_total or 1
@@ -232,7 +245,7 @@ def remember_exits(raw, ended, waiting):
         if row is not None and _same(row, entry, boot, hz):
             ended[tgid] = entry
         else:
-            waiting[tgid] = (entry.uid, entry.ppid, entry.cpu_us * hz / 1e6)
+            waiting[tgid] = (entry.uid, entry.ppid, entry.cpu_us * hz / 1e6, 0)
 
 
 def _note_exits(records, ended):
@@ -266,6 +279,11 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
       With no record to explain it (records lost), it goes to the reaper, as inference would.
     - Over the machine's busy time (the scan and /proc/stat are read moments apart), those
       tails give way first, then the ended processes' time; a living process's is trimmed last.
+    - A parent that ignores SIGCHLD lets the kernel reap its children: no cutime shows their
+      tails, and their records (sampled at the clock tick) are all there is. What the machine
+      was busy with that no process and no record explains then goes to those children's users
+      (by their records' CPU, at most :data:`TAIL_LIMIT` of it): it can only be such a tail or
+      a moment's difference between reading /proc/stat and the scan.
     """
     before, now = prev.processes, raw.processes
     per_us = raw.cpu_per_second / 1e6
@@ -290,7 +308,7 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
             ticks[uid] = ticks.get(uid, 0) + own
         if children > 0:
             reaped[pid] = children
-    gone = {}  # pid -> (uid, ppid, its total as its reaper's cutime will count it, in CPU units)
+    gone = {}  # pid -> (uid, ppid, its total as its reaper's cutime will count it, credited now)
     recorded = {}  # uid -> the ended processes' time since last seen
     for tgid, record in list(ended.items()):
         row = now.get(tgid)
@@ -302,57 +320,80 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
         used = total - (old.cpu if seen else 0)
         if used > 0:
             recorded[record.uid] = recorded.get(record.uid, 0) + used
-        gone[tgid] = (record.uid, record.ppid, total + (old.child_cpu if seen else 0))
+        gone[tgid] = (record.uid, record.ppid, total + (old.child_cpu if seen else 0), max(used, 0))
         del ended[tgid]
+    unreaped = {}  # uid -> whole-life CPU of the processes the kernel reaped itself
+    for tgid in [tgid for tgid, entry in gone.items() if entry[1] in raw.reaps_nothing]:
+        uid, _ppid, total, _used = gone.pop(tgid)
+        unreaped[uid] = unreaped.get(uid, 0) + total
     tails = {}
-    _credit_exit_tails(tails, reaped, gone, now, waiting)
-    return _within(busy, tails, recorded, ticks)
+    _credit_exit_tails(tails, recorded, reaped, gone, now, waiting)
+    credited = _within(busy, tails, recorded, ticks)
+    unowned = raw.cpu_unowned - prev.cpu_unowned
+    spent = raw.cpu_busy - prev.cpu_busy
+    unexplained = busy * (1 - unowned / spent if spent > 0 else 0) - sum(credited.values())
+    weight = sum(unreaped.values())
+    if unexplained > 0 and weight > 0:
+        share = min(unexplained, TAIL_LIMIT * weight) / weight
+        for uid, total in unreaped.items():
+            credited[uid] = credited.get(uid, 0) + total * share
+    return credited
 
 
-def _credit_exit_tails(ticks, reaped, gone, now, waiting):
-    """Add what each living reaper's cutime grew by beyond the exit records of the processes
-    it reaped (and of theirs): the CPU of their exits after the records were taken.
+def _credit_exit_tails(tails, recorded, reaped, gone, now, waiting):
+    """Settle the processes each living reaper reaped (and theirs, down the tree) against what
+    its ``cutime`` grew by: the kernel's exact run time of their whole lives, tails included.
 
-    A process can end (and be settled) after the scan that its reaper's cutime is read in, and
-    be reaped only before the next: so the ended are matched to reapers oldest first while the
-    growth lasts, and those left over wait (``waiting``, one more window) for the next scan.
+    Their records were credited (``recorded``) with their time since last seen; the growth less
+    their totals as ``cutime`` counts them is the part of their exits after the records, added
+    to their users (``tails``, one share per process). It can be negative too: a record is
+    sampled at the clock tick (a ``/bin/true``'s is 0 or a whole 4 ms tick, and measured on a
+    busy host a fork loop's records were 50-118% of its real time), so then their records'
+    credit is cut to match, in proportion. Either way the users of a reaper's children get
+    exactly what the scans had not yet seen of them. The scan has been made to agree with the
+    reapers (:meth:`~sysmedic.collect.procfs.ProcSource._settle_reaps`): a process missing
+    from it is in its reaper's ``cutime``.
+
+    A reaper whose ``cutime`` did not grow has not reaped yet: its ended children wait one
+    window (``waiting``). Growth with no record to explain it (records lost, or ended before
+    we listened) goes to the reaper's user, as inference would.
     """
     candidates = dict(waiting)
     candidates.update(gone)
     waiting.clear()
     children = {}
-    for pid, (_uid, ppid, _total) in candidates.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, entry in candidates.items():
+        children.setdefault(entry[1], []).append(pid)
 
     def subtree(pid):
-        total, users, stack = 0.0, [], [pid]
+        total, below, stack = 0.0, [], [pid]
         while stack:
             current = stack.pop()
-            uid, _ppid, own = candidates[current]
-            total += own
-            users.append(uid)
+            uid, _ppid, need, used = candidates[current]
+            total += need
+            below.append((uid, used))
             stack.extend(children.get(current, ()))
-        return total, users
+        return total, below
 
     for reaper, grown in reaped.items():
-        rest, users = grown, []
+        need, below = 0.0, []
         for child in children.pop(reaper, ()):
-            need, below = subtree(child)
-            if need > rest:  # not reaped yet (or reaped after this scan): the next window's
-                if child in gone:
-                    waiting[child] = gone[child]
-                continue
-            rest -= need
-            users.extend(below)
-        if rest <= 0:
-            continue
-        if not users:  # no record explains it: records were lost, or it ended before we listened
+            more, under = subtree(child)
+            need += more
+            below.extend(under)
+        rest = grown - need
+        if not below:  # no record explains it: records were lost, or it ended before we listened
             uid = now[reaper].uid
-            ticks[uid] = ticks.get(uid, 0) + rest
-            continue
-        share = rest / len(users)
-        for uid in users:
-            ticks[uid] = ticks.get(uid, 0) + share
+            tails[uid] = tails.get(uid, 0) + rest
+        elif rest >= 0:
+            share = rest / len(below)
+            for uid, _used in below:
+                tails[uid] = tails.get(uid, 0) + share
+        else:
+            credited = sum(used for _uid, used in below)
+            keep = max(0.0, (credited + rest) / credited) if credited > 0 else 1.0
+            for uid, used in below:
+                recorded[uid] = recorded.get(uid, 0) - used * (1 - keep)
     for ppid, pids in children.items():  # a living parent that reaped nothing yet: next window
         if ppid in now:
             for pid in pids:

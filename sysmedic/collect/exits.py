@@ -5,14 +5,15 @@ Registered for every CPU (``TASKSTATS_CMD_ATTR_REGISTER_CPUMASK``), the kernel s
 uid, start time and exact CPU time in microseconds; when the last thread of a multi-threaded
 process exits, a second one sums the whole thread group. Listening needs CAP_NET_ADMIN.
 
-:class:`ExitListener` runs one named thread that blocks in ``recv`` (nothing to do while
+:class:`ExitListener` runs one named thread that blocks in ``poll`` (nothing to do while
 nothing exits), parses each record into an :class:`Exit` and keeps them, at most
 ``limit``, until the sampler :meth:`~ExitListener.drain` s them. A fork storm can overflow the
 socket (``ENOBUFS``): each overflow is counted in :attr:`~ExitListener.lost` and logged once a
 minute, never silently.
 
 Layout facts (include/uapi/linux/taskstats.h): ``ac_uid``, ``ac_gid``, ``ac_pid``, ``ac_ppid``,
-``ac_btime`` are u32 at offset 120; ``ac_utime`` and ``ac_stime`` u64 at 152 (microseconds);
+``ac_btime`` are u32 at offset 120; ``cpu_run_real_total`` and ``cpu_run_virtual_total`` u64 at
+64 (nanoseconds); ``ac_utime`` and ``ac_stime`` u64 at 152 (microseconds);
 ``ac_tgid`` (u32) at 368 from struct version 12 on (Linux 5.19); older kernels lack it and
 SysMedic does not use exit records there.
 """
@@ -20,6 +21,7 @@ SysMedic does not use exit records there.
 import errno
 import logging
 import os
+import select
 import socket
 import struct
 import threading
@@ -53,7 +55,8 @@ _HEADER = struct.Struct("=IHHII")     # nlmsghdr
 _GENL = struct.Struct("=BBH")         # genlmsghdr
 _ATTR = struct.Struct("=HH")          # nlattr
 _IDS = struct.Struct("=IIIII")        # ac_uid, ac_gid, ac_pid, ac_ppid, ac_btime at 120
-_TIMES = struct.Struct("=QQ")         # ac_utime, ac_stime at 152
+_TIMES = struct.Struct("=QQ")         # ac_utime, ac_stime at 152 (microseconds, clock-tick sampled)
+_RUN = struct.Struct("=QQ")           # cpu_run_real_total, cpu_run_virtual_total at 64 (nanoseconds)
 _TGID = struct.Struct("=I")           # ac_tgid at 368
 
 
@@ -125,9 +128,24 @@ def parse_exits(payload):
         if (aggr == TASKSTATS_TYPE_AGGR_PID and pid_kind == TASKSTATS_TYPE_PID and stats_kind == TASKSTATS_TYPE_STATS
                 and _GENL.size + aggr_size >= len(payload) - 3 and struct.unpack_from("=H", payload, _STATS_AT)[0] >= MIN_VERSION):
             uid, _gid, _pid, ppid, begin = _IDS.unpack_from(payload, _STATS_AT + 120)
-            utime, stime = _TIMES.unpack_from(payload, _STATS_AT + 152)
-            return [Exit(ident, _TGID.unpack_from(payload, _STATS_AT + 368)[0], uid, begin, utime + stime, False, ppid)]
+            return [Exit(ident, _TGID.unpack_from(payload, _STATS_AT + 368)[0], uid, begin,
+                         _cpu_us(payload, _STATS_AT, False), False, ppid)]
     return _parse_exits(payload)
+
+
+def _cpu_us(data, at, group):
+    """A record's CPU time in microseconds: the scheduler's exact run time
+    (``cpu_run_virtual_total``, filled since Linux 5.14 whether delay accounting is on or not),
+    else ``ac_utime + ac_stime``. Those are sampled at the clock tick: a 1 ms ``/bin/true`` has
+    0 or a whole tick, and on a busy host a fork loop's added up to 50-118% of its real time
+    from one window to the next. A thread group's sum has only the first two."""
+    real, run = _RUN.unpack_from(data, at + 64)
+    if run:
+        return run // 1000
+    if group:
+        return real // 1000
+    utime, stime = _TIMES.unpack_from(data, at + 152)
+    return utime + stime
 
 
 def _parse_exits(payload):
@@ -147,14 +165,13 @@ def _parse_exits(payload):
         if version < MIN_VERSION:
             continue
         uid, _gid, pid, ppid, begin = _IDS.unpack_from(stats, 120)
-        utime, stime = _TIMES.unpack_from(stats, 152)
         group = kind == TASKSTATS_TYPE_AGGR_TGID
+        cpu = _cpu_us(stats, 0, group)
         if group:
             last = found[-1] if found else None
-            found.append(Exit(ident, ident, last.uid if last else uid, 0, utime + stime, True,
-                              last.ppid if last else 0))
+            found.append(Exit(ident, ident, last.uid if last else uid, 0, cpu, True, last.ppid if last else 0))
         else:
-            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, utime + stime, False, ppid))
+            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, cpu, False, ppid))
     return found
 
 
@@ -180,6 +197,7 @@ class ExitListener:
         self._limit = limit
         self._records = deque()
         self._lock = threading.Lock()
+        self._receiving = threading.Lock()
         self._warned = float("-inf")
         self._seq = 0
         self._sock = self._open(cpus or os.cpu_count() or 1)
@@ -264,24 +282,39 @@ class ExitListener:
         raise Unavailable("the kernel has no TASKSTATS netlink family")
 
     def run(self, stop):
-        """Receive until :meth:`close`. Idle, the thread blocks in ``recv``; once a record
-        comes it lets more gather for :data:`BATCH_DELAY` and reads them all without blocking:
-        a fork storm then costs a few wake-ups a second, not one per exit."""
+        """Receive until :meth:`close`. Idle, the thread blocks in ``poll`` (nothing to do
+        while nothing exits); once a record comes it lets more gather for :data:`BATCH_DELAY`
+        and reads them all without blocking: a fork storm then costs a few wake-ups a second,
+        not one per exit."""
+        poller = select.poll()
+        poller.register(self._sock, select.POLLIN)
         while not stop.is_set():
+            if any(events & select.POLLNVAL for _fd, events in poller.poll()):
+                return  # closed
+            stop.wait(BATCH_DELAY)
             try:
-                self._handle(self._sock.recv(65536))
-                stop.wait(BATCH_DELAY)
-                while True:
-                    self._handle(self._sock.recv(65536, socket.MSG_DONTWAIT))
-            except BlockingIOError:
-                continue
+                self._read_pending()
             except OSError as err:
-                if err.errno == errno.ENOBUFS:  # the kernel dropped records: say how often
-                    self._overflowed()
-                    continue
                 if stop.is_set() or err.errno == errno.EBADF:
                     return
                 raise
+
+    def _read_pending(self):
+        """Parse and keep every datagram the socket holds now, without blocking. The thread
+        and :meth:`drain` both read through here, one at a time: what was received is kept
+        before the other can look."""
+        with self._receiving:
+            while True:
+                try:
+                    data = self._sock.recv(65536, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    return
+                except OSError as err:
+                    if err.errno != errno.ENOBUFS:
+                        raise
+                    self._overflowed()  # the kernel dropped records: say how often
+                    continue
+                self._handle(data)
 
     def _handle(self, data):
         found = []
@@ -311,7 +344,15 @@ class ExitListener:
                         "CPU of processes that ended then is not counted", self.lost)
 
     def drain(self):
-        """Every record received since the last drain, oldest first."""
+        """Every record of a task that ended before this call and was not drained yet, oldest
+        first. The kernel queues each record as the task exits, so what the socket holds is
+        read here too: a sample must not miss the exits before its scan because the thread
+        was still letting a batch gather (the next window would get them, over its busy time)."""
+        try:
+            self._read_pending()
+        except OSError:
+            if self._sock.fileno() != -1:
+                raise
         with self._lock:
             records = list(self._records)
             self._records.clear()

@@ -10,6 +10,7 @@ The root is injectable so the tests run on a checked-in fake tree, and so is the
 """
 
 import os
+import signal
 import time
 
 from .records import ProcRow, RawSample
@@ -19,6 +20,8 @@ from .records import ProcRow, RawSample
 # starttime=22, rss=24.
 _PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _START, _RSS = 1, 11, 12, 13, 14, 19, 21
 _SPLITS = _RSS + 1
+SIGCHLD = int(signal.SIGCHLD)
+PSS_REUSE = 5  # a process whose RSS is unchanged keeps its PSS for this many PSS intervals
 
 
 def _fstat_uid(fd):
@@ -51,7 +54,7 @@ class ProcSource:
         self._exits = exits
         self._boot_time = None
         self._pss_every = pss_every
-        self._pss = {}  # pid -> (start, bytes): refreshed every pss_every seconds
+        self._pss = {}  # pid -> (start, bytes, rss pages then, monotonic then): see _refresh_pss
         self._pss_due = float("-inf")
 
     def _read(self, name):
@@ -60,27 +63,32 @@ class ProcSource:
 
     def read(self):
         """One RawSample. Times of processes and CPUs are in clock ticks (USER_HZ)."""
-        monotonic, wall = self._clock(), self._wall()
         uptime = float(self._read("uptime").split()[0])
-        total, busy, cores = self._cpu()
         mem_total, mem_available = self._memory()
         disk = self._statvfs(self.disk_path)
         disk_used = (disk.f_blocks - disk.f_bfree) * disk.f_frsize
         disk_total = disk_used + disk.f_bavail * disk.f_frsize
         load = tuple(float(x) for x in self._read("loadavg").split()[:3])
-        # The per-user figures come from the scan, so the sample's time is the scan's midpoint:
-        # on a loaded host the scan can start tens of ms after /proc/stat was read, and a
-        # window stamped at the start would lend one window's CPU to the next.
-        began = self._wall()
+        # The per-user figures come from the scan, so the sample's time is the scan's midpoint,
+        # and the machine's CPU counters are read on both sides of it and averaged: on a loaded
+        # host the sampler can be held off for tens of ms between reads, and the busy time the
+        # users must fit in would then cover another span than their own times.
+        first, began = self._clock(), self._wall()
+        before = self._cpu()
         processes = self._scan()
-        wall = (began + self._wall()) / 2
+        after = self._cpu()
+        monotonic, wall = (first + self._clock()) / 2, (began + self._wall()) / 2
+        total, busy, unowned = ((a + b) / 2 for a, b in zip(before[:3], after[:3]))
+        cores = after[3]
         every = self._pss_every() if callable(self._pss_every) else self._pss_every
         if every and monotonic >= self._pss_due:
             self._pss_due = monotonic + every
-            self._refresh_pss(processes)
-        pss = {pid: size for pid, (start, size) in self._pss.items()
+            self._refresh_pss(processes, monotonic, every * PSS_REUSE)
+        pss = {pid: size for pid, (start, size, _rss, _when) in self._pss.items()
                if pid in processes and processes[pid].start == start} if every else None
-        exits = self._exits
+        exits = None if self._exits is None else tuple(self._exits.drain())
+        if exits:
+            self._settle_reaps(exits, processes)
         return RawSample(
             monotonic=monotonic, wall=wall, now_start_units=uptime * self._ticks,
             cpu_total=total, cpu_busy=busy, cpu_cores=cores,
@@ -88,22 +96,23 @@ class ProcSource:
             disk_used=disk_used, disk_total=disk_total, network=self._network(),
             uptime=uptime, load_avg=load, processes=processes, rss_unit=self._page,
             cpu_per_second=self._ticks, boot_time=self._boot_time or wall - uptime,
-            exits=None if exits is None else tuple(exits.drain()),
-            exits_lost=0 if exits is None else exits.lost, pss=pss)
+            exits=exits, exits_lost=0 if exits is None else self._exits.lost, pss=pss,
+            cpu_unowned=unowned, reaps_nothing=self._reaping_nothing(exits, processes) if exits else frozenset())
 
     def _cpu(self):
-        cores, total, busy = 0, 0, 0
+        cores, total, busy, unowned = 0, 0, 0, 0
         for line in self._read("stat").splitlines():
             if line.startswith(b"cpu "):
                 # user nice system idle iowait irq softirq steal (guest is inside user)
                 ticks = [int(x) for x in line.split()[1:9]]
                 total = sum(ticks)
                 busy = total - ticks[3] - ticks[4]
+                unowned = ticks[5] + ticks[6] + ticks[7]
             elif line.startswith(b"cpu"):
                 cores += 1
             elif line.startswith(b"btime "):
                 self._boot_time = float(line.split()[1])
-        return total, busy, max(cores, 1)
+        return total, busy, unowned, max(cores, 1)
 
     def _memory(self):
         values = {}
@@ -128,17 +137,41 @@ class ProcSource:
             counters[name] = int(fields[0]) + int(fields[8])
         return counters
 
-    def _refresh_pss(self, processes):
+    def _reaping_nothing(self, exits, processes):
+        """The living parents in ``exits`` that ignore SIGCHLD: the kernel reaps their children
+        itself, so no ``cutime`` ever shows what those children used after their exit record.
+        One ``status`` read per such parent and sample."""
+        found = set()
+        for pid in {record.ppid for record in exits} & processes.keys():
+            try:
+                with open("%s/%d/status" % (self.proc_root, pid), "rb") as handle:
+                    for line in handle:
+                        if line.startswith(b"SigIgn:"):
+                            if int(line.split()[1], 16) >> (SIGCHLD - 1) & 1:
+                                found.add(pid)
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+        return frozenset(found)
+
+    def _refresh_pss(self, processes, now, reuse_for):
         """Read each process's PSS from ``smaps_rollup`` (the kernel walks its page tables:
-        ~50 us a process, hence its own slower cadence). Unreadable ones (another user's, when
-        not root; kernel threads) keep no PSS and count by RSS."""
-        found = {}
+        ~50 us a process, hence its own slower cadence). A process whose resident size has not
+        changed since its last read keeps that figure for up to ``reuse_for`` seconds (its PSS
+        moves then only as its sharers come and go): most processes of a server sleep, and 1000
+        of them cost 50 ms a read. Unreadable ones (another user's, when not root; kernel
+        threads) keep no PSS and count by RSS."""
+        found, known = {}, self._pss
         for pid, row in processes.items():
+            last = known.get(pid)
+            if last is not None and last[0] == row.start and last[2] == row.rss and now - last[3] < reuse_for:
+                found[pid] = last
+                continue
             try:
                 with open("%s/%d/smaps_rollup" % (self.proc_root, pid), "rb") as handle:
                     for line in handle:
                         if line.startswith(b"Pss:"):
-                            found[pid] = (row.start, int(line.split()[1]) * 1024)
+                            found[pid] = (row.start, int(line.split()[1]) * 1024, row.rss, now)
                             break
             except (OSError, ValueError, IndexError):
                 continue
@@ -147,7 +180,6 @@ class ProcSource:
     def _scan(self):
         """pid -> ProcRow(uid, ppid, starttime, utime+stime, cutime+cstime, rss pages)."""
         root = self.proc_root
-        new_row = tuple.__new__
         owner_of = self._owner_of
         opener, reader, closer = os.open, os.read, os.close
         flags = os.O_RDONLY
@@ -166,13 +198,53 @@ class ProcSource:
                 continue
             finally:
                 closer(fd)
-            fields = data[data.rfind(b")") + 2:].split(None, _SPLITS)
-            try:
-                table[int(name)] = new_row(ProcRow, (
-                    uid, int(fields[_PPID]), int(fields[_START]),
-                    int(fields[_UTIME]) + int(fields[_STIME]),
-                    int(fields[_CUTIME]) + int(fields[_CSTIME]),
-                    int(fields[_RSS])))
-            except (IndexError, ValueError):  # truncated or foreign file: skip it
-                continue
+            row = _parse_stat(uid, data)
+            if row is not None:
+                table[int(name)] = row
         return table
+
+    def _settle_reaps(self, exits, processes):
+        """Make the table agree with its reapers' ``cutime`` (in place).
+
+        A parent is read early in the scan; a child it reaps before the scan reaches the
+        child's pid is missing from the table while the parent's ``cutime`` does not hold it
+        yet (on a fork loop: one in a few hundred children, but whole windows off when their
+        records are tick-sampled). So, once the records are drained, each living parent of an
+        ended process is read again, and then each of its children that has a record and is
+        in the table is looked for: one reaped by now is taken out, as if the scan had missed
+        it. Reading the parent first means every child taken out is in its ``cutime``.
+        """
+        parents = {record.ppid for record in exits} & processes.keys()
+        if not parents:
+            return
+        for pid in parents:
+            row = self._read_row(pid, processes[pid].uid)
+            if row is not None and row.start == processes[pid].start:
+                processes[pid] = row
+        for record in exits:
+            row = processes.get(record.tgid)
+            if row is not None and record.ppid in parents:
+                again = self._read_row(record.tgid, row.uid)
+                if again is None or again.start != row.start:
+                    del processes[record.tgid]
+
+    def _read_row(self, pid, uid):
+        """One process's ProcRow now, with the owner given; None if it is gone."""
+        try:
+            with open("%s/%d/stat" % (self.proc_root, pid), "rb") as handle:
+                return _parse_stat(uid, handle.read(1024))
+        except OSError:
+            return None
+
+
+def _parse_stat(uid, data):
+    """A ProcRow from the bytes of ``/proc/<pid>/stat``; None if truncated or foreign."""
+    fields = data[data.rfind(b")") + 2:].split(None, _SPLITS)
+    try:
+        return tuple.__new__(ProcRow, (
+            uid, int(fields[_PPID]), int(fields[_START]),
+            int(fields[_UTIME]) + int(fields[_STIME]),
+            int(fields[_CUTIME]) + int(fields[_CSTIME]),
+            int(fields[_RSS])))
+    except (IndexError, ValueError):
+        return None

@@ -47,6 +47,8 @@ class RawSample:
     exits: Optional[tuple] = None   # the kernel's exit records since the last sample, or None
     exits_lost: int = 0             # exit records lost since start
     pss: Optional[Dict[int, int]] = None  # pid -> proportional set size in bytes, where known
+    cpu_unowned: float = 0.0        # irq, softirq and steal in cpu_busy: perhaps in no process's time
+    reaps_nothing: frozenset = frozenset()  # parents of exits that ignore SIGCHLD (the kernel reaps)
 
 
 @dataclass(frozen=True)

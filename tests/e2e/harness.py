@@ -181,3 +181,27 @@ class Daemon:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class Client:
+    """A websocket-client connection that sorts broadcasts from replies."""
+
+    def __init__(self, url):
+        import websocket  # websocket-client; imported here, where write_config's argument is not in the way
+        self.ws = websocket.create_connection(url, timeout=15)
+        self.broadcasts = []
+
+    def next(self, kind):
+        while True:
+            message = json.loads(self.ws.recv())
+            if message["type"] == kind:
+                return message
+            self.broadcasts.append(message)
+
+    def ask(self, kind):
+        self.ws.send(json.dumps({"type": kind, "request_id": kind}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("request_id") == kind:
+                return message["data"]
+            self.broadcasts.append(message)

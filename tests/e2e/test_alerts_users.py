@@ -1,14 +1,12 @@
 """Per-user accounting and alerts through the running daemon, with a real load as a throw-away user."""
 
-import json
 import threading
 import time
 
 import pytest
-import websocket
 
 from ..loads import CgroupLoad, can_run_loads
-from .harness import wait_for
+from .harness import Client, wait_for
 
 needs_root = pytest.mark.skipif(not can_run_loads(), reason="needs root, a writable cgroup and setpriv")
 
@@ -19,29 +17,6 @@ def burner():
     load = CgroupLoad(["sh", "-c", "while :; do :; done"])
     yield load
     load.stop()
-
-
-class Client:
-    """A websocket-client connection that sorts broadcasts from replies."""
-
-    def __init__(self, url):
-        self.ws = websocket.create_connection(url, timeout=15)
-        self.broadcasts = []
-
-    def next(self, kind):
-        while True:
-            message = json.loads(self.ws.recv())
-            if message["type"] == kind:
-                return message
-            self.broadcasts.append(message)
-
-    def ask(self, kind):
-        self.ws.send(json.dumps({"type": kind, "request_id": kind}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("request_id") == kind:
-                return message["data"]
-            self.broadcasts.append(message)
 
 
 def reported_in_one_window(client, username):

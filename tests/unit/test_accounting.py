@@ -7,10 +7,13 @@ from sysmedic.collect.records import ProcRow, RawSample
 
 
 def raw(t, total, busy, processes, now_start=None):
+    """A sample at ``t`` seconds; the clock ticks 200 times a second, so two samples a second
+    apart span 400 ticks of the 2 cores."""
     return RawSample(monotonic=t, wall=1000.0 + t, now_start_units=t * 100 if now_start is None else now_start,
                      cpu_total=total, cpu_busy=busy, cpu_cores=2, memory_total=1000, memory_available=500,
                      disk_used=1, disk_total=2, network={"eth0": 0}, uptime=t, load_avg=(0.0, 0.0, 0.0),
-                     processes={pid: ProcRow(*row) for pid, row in processes.items()}, rss_unit=1)
+                     processes={pid: ProcRow(*row) for pid, row in processes.items()}, rss_unit=1,
+                     cpu_per_second=200.0)
 
 
 def account(first, second):
@@ -25,6 +28,17 @@ def test_users_never_add_up_to_more_than_the_system():
     after = raw(2, 1400, 700, {10: (1, 1, 5, 250, 0, 0), 11: (2, 1, 5, 250, 0, 0)})
     shares = account(before, after)
     assert shares["u1"] == pytest.approx(25.0) and shares["u2"] == pytest.approx(25.0)
+
+
+def test_shares_are_of_the_real_capacity_when_proc_stat_loses_ticks():
+    # A loaded virtual machine's /proc/stat counted 380 of the window's 400 ticks (190 busy);
+    # a process ran 150 of the real 400: it is shown at 37.5%, not 150/380; and one that ran
+    # 200 fits in the busy fraction of the real capacity (190/380 of 400), so is not trimmed.
+    before = raw(1, 1000, 500, {10: (1, 1, 5, 100, 0, 0), 11: (2, 1, 5, 0, 0, 0)})
+    after = raw(2, 1380, 690, {10: (1, 1, 5, 250, 0, 0), 11: (2, 1, 5, 0, 0, 0)})
+    assert account(before, after)["u1"] == pytest.approx(37.5)
+    after = raw(2, 1380, 690, {10: (1, 1, 5, 300, 0, 0)})
+    assert account(before, after)["u1"] == pytest.approx(50.0)
 
 
 def test_reaped_time_is_clamped_to_the_interval():

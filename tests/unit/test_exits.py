@@ -14,13 +14,19 @@ HZ = 100
 BOOT = 1_000_000.0
 
 
-def stats(pid, tgid, uid, ppid, begin, cpu_us, version=16):
-    """A struct taskstats with the fields SysMedic reads at their kernel offsets."""
+def stats(pid, tgid, uid, ppid, begin, cpu_us, version=16, ticked_us=None, group=False):
+    """A struct taskstats with the fields SysMedic reads at their kernel offsets: ``cpu_us`` is
+    the exact run time (``cpu_run_virtual_total``; 0: a kernel without it), ``ticked_us`` the
+    clock-tick sampled ``ac_utime + ac_stime`` (default: the same); a thread group's sum has
+    no ``ac_*`` fields, only the run times."""
+    ticked_us = cpu_us if ticked_us is None else ticked_us
     data = bytearray(400)
     struct.pack_into("=H", data, 0, version)
-    struct.pack_into("=IIIII", data, 120, uid, uid, pid, ppid, begin)
-    struct.pack_into("=QQ", data, 152, cpu_us - cpu_us // 4, cpu_us // 4)
-    struct.pack_into("=I", data, 368, tgid)
+    struct.pack_into("=QQ", data, 64, ticked_us * 1000, cpu_us * 1000)
+    if not group:
+        struct.pack_into("=IIIII", data, 120, uid, uid, pid, ppid, begin)
+        struct.pack_into("=QQ", data, 152, ticked_us - ticked_us // 4, ticked_us // 4)
+        struct.pack_into("=I", data, 368, tgid)
     return bytes(data)
 
 
@@ -31,9 +37,20 @@ def attr(kind, payload):
 
 def test_a_thread_groups_last_exit_carries_its_record_and_the_groups_sum():
     thread = attr(4, attr(1, struct.pack("=I", 501)) + attr(3, stats(501, 500, 1001, 42, 1234, 30000)))
-    group = attr(5, attr(2, struct.pack("=I", 500)) + attr(3, stats(0, 0, 0, 0, 0, 90000)))
+    group = attr(5, attr(2, struct.pack("=I", 500)) + attr(3, stats(0, 0, 0, 0, 0, 90000, group=True)))
     found = parse_exits(struct.pack("=BBH", 2, 1, 0) + thread + group)
     assert found == [Exit(501, 500, 1001, 1234, 30000, False, 42), Exit(500, 500, 1001, 0, 90000, True, 42)]
+
+
+def test_cpu_is_the_exact_run_time_not_the_clock_tick_sample():
+    """A 1 ms /bin/true's ac_utime + ac_stime is 0 or a whole 4 ms tick; the scheduler's run
+    time is exact. Where a kernel leaves it 0, the tick sample is all there is."""
+    def one(cpu_us, ticked_us):
+        record = attr(4, attr(1, struct.pack("=I", 7)) + attr(3, stats(7, 7, 1, 1, 1, cpu_us, ticked_us=ticked_us)))
+        return parse_exits(struct.pack("=BBH", 2, 1, 0) + record)[0].cpu_us
+    assert one(1100, 4000) == 1100
+    assert one(1100, 0) == 1100
+    assert one(0, 4000) == 4000
 
 
 def test_records_older_than_version_12_have_no_thread_group_and_are_skipped():
@@ -108,6 +125,21 @@ def test_time_reaped_with_no_record_to_explain_it_stays_with_the_reaper():
     before = sample(10, {1: (1001, 0, 1, 1, 0)})
     after = sample(12, {1: (1001, 0, 1, 1, 0.6)}, exits=[])
     assert shares(Accountant(names=str), before, after) == {1001: pytest.approx(100 * 0.6 / 8)}
+
+
+def test_children_the_kernel_reaps_get_what_the_busy_time_leaves_unexplained_up_to_a_limit():
+    """A parent ignoring SIGCHLD: no cutime shows its children's exit tails. The window was
+    busy 1.1 s: the parent's 0.2, the record's 0.8, and 0.1 nothing explains but such a tail."""
+    def window(busy, ignores=True):
+        before = sample(10, {1: (0, 0, 1, 5, 0)}, busy=10)
+        after = sample(12, {1: (0, 0, 1, 5.2, 0)}, exits=[ended(50, 1001, 1, 10.5, 0.8)], busy=10 + busy)
+        after = RawSample(**dict(after.__dict__, reaps_nothing=frozenset({1} if ignores else ())))
+        return shares(Accountant(names=str), before, after)
+    assert window(1.1) == {0: pytest.approx(100 * 0.2 / 8), 1001: pytest.approx(100 * 0.9 / 8)}
+    # A parent that reaps (its cutime would show the tail): the unexplained 0.1 is nobody's.
+    assert window(1.1, ignores=False) == {0: pytest.approx(100 * 0.2 / 8), 1001: pytest.approx(100 * 0.8 / 8)}
+    # At most half the records' CPU: 1.0 s unexplained gives 0.4 s.
+    assert window(2.0) == {0: pytest.approx(100 * 0.2 / 8), 1001: pytest.approx(100 * 1.2 / 8)}
 
 
 def test_the_snapshot_says_how_it_counted():

@@ -158,3 +158,44 @@ def test_user_memory_is_pss_where_smaps_rollup_is_readable(tmp_path):
     alice = by_name(collector.sample())["alice"]
     assert alice.memory_percent == pytest.approx(100.0 * 25000 * 1024 / 1024000000)
     assert alice.rss_percent == pytest.approx(100.0 * 25000 * page / 1024000000)
+
+
+def test_parents_of_exits_that_ignore_sigchld_are_found_in_their_status(tmp_path):
+    """Children of a parent ignoring SIGCHLD are reaped by the kernel: no cutime ever shows
+    their exit tails, so the sample names such parents (``SigIgn`` bit 17)."""
+    import shutil
+    from sysmedic.collect.exits import Exit
+    shutil.copytree(os.path.join(PROC, "t1"), str(tmp_path / "t1"), symlinks=True)
+    (tmp_path / "t1" / "100" / "status").write_text("Name:\tpy\nSigIgn:\t0000000000010000\n")
+    (tmp_path / "t1" / "200" / "status").write_text("Name:\tsh\nSigIgn:\t0000000000000004\n")
+
+    class Exits:
+        lost = 0
+
+        def drain(self):
+            return [Exit(pid, pid, 1000, 0, 5000, False, ppid) for pid, ppid in ((900, 100), (901, 200), (902, 999))]
+    fake = FakeTree()
+    fake.tree = "t1"
+    source = ProcSource(str(tmp_path / "t1"), owner_of=fake.owner_of, statvfs=lambda path: FakeStatvfs(),
+                        exits=Exits())
+    raw = source.read()
+    assert raw.reaps_nothing == frozenset({100}) and len(raw.exits) == 3
+
+
+def test_pss_is_read_again_when_rss_changes_or_the_figure_is_old(tmp_path):
+    """smaps_rollup costs the kernel a page-table walk: a process whose RSS is unchanged keeps
+    its PSS for PSS_REUSE intervals, then it is read again; a changed RSS is read at once."""
+    from sysmedic.collect.procfs import PSS_REUSE
+    from sysmedic.collect.records import ProcRow
+    (tmp_path / "7").mkdir()
+    rollup = tmp_path / "7" / "smaps_rollup"
+    source = ProcSource(str(tmp_path))
+
+    def pss_at(now, rss):
+        rollup.write_text("Pss: %d kB\n" % (now + 1))  # a new figure at every read
+        source._refresh_pss({7: ProcRow(0, 1, 50, 0, 0, rss)}, now, 60 * PSS_REUSE)
+        return source._pss[7][1] // 1024
+    assert pss_at(0, 100) == 1
+    assert pss_at(60, 100) == 1  # unchanged RSS: kept
+    assert pss_at(120, 101) == 121  # RSS moved: read
+    assert pss_at(120 + 60 * PSS_REUSE, 101) == 120 + 60 * PSS_REUSE + 1  # too old: read
