@@ -246,18 +246,26 @@ class ExitListener:
 
     def _check(self, sock, timeout=2.0):
         """End a child at once and wait for its record: records must really arrive, and carry
-        the thread group id (struct version 12, Linux 5.19), else SysMedic infers instead."""
+        the thread group id (struct version 12, Linux 5.19), else SysMedic infers instead.
+        Started during a fork storm, the buffer can overflow and drop the child's record: then
+        any other record of the right version proves the same."""
         pid = os.fork()
         if pid == 0:
             os._exit(0)
         os.waitpid(pid, 0)
         deadline = time.monotonic() + timeout
+        overflowed = False
         while time.monotonic() < deadline:
             sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 data = sock.recv(65536)
             except socket.timeout:
                 break
+            except OSError as err:
+                if err.errno != errno.ENOBUFS:
+                    raise
+                overflowed = True
+                continue
             for kind, payload in messages(data):
                 if kind == NLMSG_ERROR:
                     continue
@@ -266,7 +274,7 @@ class ExitListener:
                     raise Unavailable("taskstats version %d has no thread group id (needs Linux 5.19 or newer)"
                                       % version)
                 self._keep(parse_exits(payload))
-                if any(record.tid == pid for record in self._records):
+                if any(record.tid == pid for record in self._records) or (overflowed and self._records):
                     self._records.clear()
                     self.received = 0
                     return

@@ -196,3 +196,4 @@ def test_no_user_is_shown_above_the_machine_in_a_window_where_proc_stat_saw_noth
     before = sample(10, {1: (0, 0, 1, 1.00, 0)}, busy=5)
     after = sample(12, {1: (0, 0, 1, 1.01, 0)}, busy=5)
     assert shares(Accountant(names=str), before, after) == {0: 0.0}
+
