@@ -7,6 +7,8 @@ Usage:
   sysmedic config set-user <user> <key> <value>
   sysmedic alerts [list] [--unresolved] [--since=<age>] [--limit=<n>] [--json]
   sysmedic alerts resolve (<id> | --all)
+  sysmedic alerts test [--notifier=<name>]
+  sysmedic users [<user>] [--limit=<n>] [--json]
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
   sysmedic daemon (start | stop | status)
@@ -20,7 +22,8 @@ Options:
   --json           Print JSON for scripts instead of text.
   --unresolved     Only alerts that are still open.
   --since=<age>    Only alerts opened within <age>, e.g. 30m, 24h, 7d.
-  --limit=<n>      Show at most <n> alerts [default: 50].
+  --limit=<n>      Show at most <n> alerts (50), or a user's processes (10).
+  --notifier=<name>  Test only this notifier: email, webhook or command.
   --all            Resolve every open alert.
   --period=<p>     Report over the last <p>, e.g. 1h, 24h, 7d [default: 24h].
   --top=<n>        Number of users in the report [default: 10].
@@ -46,7 +49,7 @@ from . import __version__
 
 USAGE_ERROR = 2
 STATUS_UNKNOWN = 4  # LSB: "daemon status" when it cannot tell (e.g. the home cannot be read)
-COMMANDS = ("daemon", "websocket", "config", "alerts", "reports")
+COMMANDS = ("daemon", "websocket", "config", "alerts", "reports", "users")
 MODULES = {"config": "configure"}
 
 

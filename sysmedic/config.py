@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from .errors import ConfigError, SysMedicError
 from .formatting import duration_text, parse_duration
 from .home import atomic_write, open_in_home
+from .notify.base import EVENTS, SEVERITIES
 
 CONFIG_FILE = "config.json"
 WEBSOCKET_FILE = "websocket.json"
@@ -75,18 +76,21 @@ class _Duration:
 
     LONGEST = 10 * 365 * 86400.0
 
-    def __init__(self, unit_seconds, suffix, shortest=0.0):
+    def __init__(self, unit_seconds, suffix, shortest=0.0, zero=False):
         self.unit_seconds = unit_seconds
         self.suffix = suffix
         self.shortest = shortest
+        self.zero = zero
 
     def __call__(self, value):
         if isinstance(value, str) and value.strip() and value.strip()[-1].isalpha():
             seconds = parse_duration(value)
         else:
             seconds = float(_number(value)) * self.unit_seconds
+        if self.zero and seconds == 0:
+            return 0.0
         if seconds != seconds or not seconds > 0:
-            raise ValueError("%s must be greater than 0" % (value,))
+            raise ValueError("%s must be %s0" % (value, "at least " if self.zero else "greater than "))
         if seconds < self.shortest:
             raise ValueError("%s is too short (at least %s)" % (value, duration_text(self.shortest, 1, "s")))
         if seconds > self.LONGEST:
@@ -95,13 +99,16 @@ class _Duration:
 
     def text(self, seconds):
         """``seconds`` in this option's unit when whole (``30m``, ``14d``), else mixed units."""
+        if seconds == 0:
+            return "0"
         return duration_text(seconds, self.unit_seconds, self.suffix)
 
 
-def _duration(unit_seconds, shortest=0.0):
+def _duration(unit_seconds, shortest=0.0, zero=False):
     """A duration counted in ``unit_seconds``, at least ``shortest`` seconds (issue 13 Low 15:
-    an interval of a microsecond made the daemon spin a whole core)."""
-    return _Duration(unit_seconds, {1: "s", 60: "m", 86400: "d"}[unit_seconds], shortest)
+    an interval of a microsecond made the daemon spin a whole core); ``zero``: 0 is allowed
+    too (it turns a wait off)."""
+    return _Duration(unit_seconds, {1: "s", 60: "m", 86400: "d"}[unit_seconds], shortest, zero)
 
 
 def _boolean(value):
@@ -157,6 +164,80 @@ def _addresses(value):
     return addresses
 
 
+def _subset(*choices):
+    """Some of ``choices`` (JSON list or comma-separated string), at least one."""
+    def convert(value):
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ValueError("%r is not a list of %s" % (value, ", ".join(choices)))
+        picked = tuple(str(item).strip() for item in items if str(item).strip())
+        for item in picked:
+            if item not in choices:
+                raise ValueError("%r is not one of %s" % (item, ", ".join(choices)))
+        if not picked:
+            raise ValueError("needs at least one of %s" % ", ".join(choices))
+        return picked
+    return convert
+
+
+def _url(value):
+    """An http:// or https:// URL with a host ("" for none)."""
+    from urllib.parse import urlsplit
+    text = _text(value).strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # raises ValueError for a bad port
+    except ValueError as err:
+        raise ValueError("%r is not a URL (%s)" % (text, err))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("%r is not an http:// or https:// URL" % text)
+    return text
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _headers(value):
+    """Extra HTTP headers (a token, say): a JSON object of name -> value, also as the text of
+    one on the command line. Kept as sorted ``(name, value)`` pairs."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("must be a JSON object of header names and values")
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of header names and values")
+    headers = []
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ValueError("%r is not a header name" % (name,))
+        headers.append((name, _text(text if isinstance(text, str) else str(text))))
+    return tuple(sorted(headers))
+
+
+def _argv(value):
+    """A program and its arguments (a JSON list, run without a shell); the program must exist
+    and be executable ("" or [] for none)."""
+    import shutil
+    if isinstance(value, str) and value.strip().startswith("["):  # from the command line
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("must be a JSON list of strings: the program and its arguments")
+    if value in ("", [], ()):
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of strings: the program and its arguments")
+    argv = tuple(_text(item) for item in value)
+    program = argv[0]
+    found = shutil.which(program) if os.sep not in program else (program if os.access(program, os.X_OK) else None)
+    if not found or os.path.isdir(found):
+        raise ValueError("%r is not an executable program%s" % (program, "" if os.sep in program else " on PATH"))
+    return argv
+
+
 def option(default, convert, help, secret=False):
     """Declare one option: its default, converter and one-line help."""
     return field(default=default, metadata={"convert": convert, "help": help, "secret": secret})
@@ -176,6 +257,10 @@ class Monitoring:
     user_cpu_threshold: int = option(80, PERCENT, "default per-user CPU % threshold (share of the machine)")
     user_memory_threshold: int = option(80, PERCENT, "default per-user memory % threshold")
     persistent_time: float = option(3600.0, _duration(60), "minutes a user must stay above a threshold to be persistent")
+    persistent_grace: float = option(15.0, _duration(1, zero=True), "seconds a user may dip below a threshold without ending the run")
+    alert_after: float = option(60.0, _duration(1, zero=True), "seconds the machine must stay above a threshold before an alert opens")
+    clear_after: float = option(60.0, _duration(1, zero=True), "seconds it must stay below threshold - clear_margin before it resolves")
+    clear_margin: float = option(5.0, _float_range(0, 100), "points below the threshold that count as clear (hysteresis)")
     retain_days: float = option(30 * 86400.0, _duration(86400), "days of history and resolved alerts to keep")
     collector: str = option("auto", _choice("auto", "procfs", "psutil"), "metrics backend: auto, procfs or psutil")
     exit_records: bool = option(True, _boolean, "as root, count per-user CPU exactly from the kernel's exit records")
@@ -202,6 +287,39 @@ class Email:
     recipients: tuple = option((), _addresses, "To addresses, comma-separated")
     timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds to wait for the SMTP server")
     ca_file: str = option("", _text, "PEM file of CAs to trust instead of the system store")
+    retries: int = option(2, _int_range(0, 10), "attempts after a failed send (1 s, 2 s, 4 s ... apart)")
+    severities: tuple = option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
+    events: tuple = option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    enabled: bool = option(False, _boolean, "POST each alert as JSON to url (Slack, Mattermost, Rocket.Chat show its text)")
+    url: str = option("", _url, "http:// or https:// URL to POST to")
+    headers: tuple = option((), _headers, "extra headers, a JSON object: {\"Authorization\": \"Bearer ...\"}",
+                            secret=True)
+    ca_file: str = option("", _text, "PEM file of CAs to trust for https instead of the system store")
+    timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds to wait for the receiver")
+    retries: int = option(3, _int_range(0, 10), "attempts after a failed POST (1 s, 2 s, 4 s ... apart)")
+    severities: tuple = option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
+    events: tuple = option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+
+
+@dataclass(frozen=True)
+class Command:
+    enabled: bool = option(False, _boolean, "run a program for each alert (JSON on stdin, SYSMEDIC_ALERT_* variables)")
+    argv: tuple = option((), _argv, "the program and its arguments, a JSON list (no shell)")
+    timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds the program may run before it is killed")
+    retries: int = option(0, _int_range(0, 10), "runs after a failed one (1 s, 2 s, 4 s ... apart)")
+    severities: tuple = option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
+    events: tuple = option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+
+
+@dataclass(frozen=True)
+class Alerts:
+    cooldown: float = option(600.0, _duration(1, zero=True), "seconds after a resolution in which a re-opening continues the old alert, unsent")
+    renotify: float = option(0.0, _duration(1, zero=True), "seconds between reminders about an alert still open (0: none)")
+    notify_resolved: bool = option(True, _boolean, "tell the notifiers when an alert resolves")
 
 
 @dataclass(frozen=True)
@@ -216,6 +334,9 @@ class Config:
     monitoring: Monitoring = field(default_factory=Monitoring)
     filtering: Filtering = field(default_factory=Filtering)
     email: Email = field(default_factory=Email)
+    alerts: Alerts = field(default_factory=Alerts)
+    webhook: Webhook = field(default_factory=Webhook)
+    command: Command = field(default_factory=Command)
     users: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
     def user_limits(self, username):
@@ -250,7 +371,8 @@ class WebSocketSettings:
     rate_burst: int = option(40, _int_range(1, 100000), "... with bursts of this many")
 
 
-SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "email": Email}
+SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "alerts": Alerts, "email": Email,
+            "webhook": Webhook, "command": Command}
 
 
 def _convert(cls, raw, source, prefix, **defaults):
@@ -397,6 +519,8 @@ def set_option(home, key, text):
 
 def stored_value(converter, text, value):
     """What ``config set`` writes: lists as lists, durations with their unit, the rest converted."""
+    if converter is _headers:
+        return dict(value)
     if isinstance(value, tuple):
         return list(value)
     if isinstance(converter, _Duration):

@@ -51,5 +51,8 @@ def alert(record):
         "resolved": record.resolved,
         "resolved_at": fmt.iso_utc(record.resolved_at) if record.resolved else None,
         "resolved_by": record.resolved_by,
+        "opened_at": fmt.iso_utc(record.opened_at or record.created_at),
+        "reopen_count": record.reopen_count,
+        "processes": list(record.details.get("processes", [])),
     }
 

@@ -62,14 +62,16 @@ class CgroupLoad:
     :meth:`stop`, which also deletes the user.
 
     :param period: seconds between readings of the cgroup's CPU counter.
+    :param user: an existing user to run as (kept at the end), instead of a new one.
     :param as_root: run ``command`` as root, in a cgroup of its own beside the load's (root's
         CPU is not the user's); ``{user}`` in its arguments is replaced by the throw-away user's
         name and ``{cgroup}`` by the load's cgroup, so the work it starts as that user can join
         the group first (``echo 0 > {cgroup}/cgroup.procs``) and be measured alone.
     """
 
-    def __init__(self, command, period=0.02, as_root=False):
-        self.user = user = group = make_user()
+    def __init__(self, command, period=0.02, as_root=False, user=None):
+        self._own_user = user is None
+        self.user = user = group = make_user() if user is None else user
         root, self._counter = cgroup_root()
         self.path = os.path.join(root, "sysmedic-load-%d-%d" % (os.getpid(), id(self)))
         os.mkdir(self.path)
@@ -156,7 +158,8 @@ class CgroupLoad:
         self._reader.join(timeout)
         for group in self._groups:
             os.rmdir(group)
-        remove_user(self.user)
+        if self._own_user:
+            remove_user(self.user)
 
     def __enter__(self):
         return self

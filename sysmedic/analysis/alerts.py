@@ -2,20 +2,25 @@
 
 A *condition* is a cause that should have an open alert while it lasts:
 
-- ``system:cpu`` / ``system:memory``: the machine is above its threshold (Heavy Load);
-- ``user:<name>:cpu`` / ``user:<name>:memory``: a user became persistent (Heavy Load too).
+- ``system:cpu`` / ``system:memory``: the machine has been above its threshold for
+  ``alert_after`` and not yet below ``threshold - clear_margin`` for ``clear_after``
+  (:mod:`.debounce`: its gate is open);
+- ``user:<name>:cpu`` / ``user:<name>:memory``: a user is persistent (above their threshold for
+  ``persistent_time``, dips shorter than ``persistent_grace`` forgiven).
 
-The status enters Heavy Load exactly when at least one condition holds, so every entry into
-Heavy Load opens at least one alert, and one cause never has two open alerts. :func:`diff`
-compares the causes that have open alerts with the conditions now and says which to open and
-which to auto-resolve.
+The status label is instantaneous and can say Heavy Load for a spike that opens nothing; one
+cause never has two open alerts. :func:`diff` compares the causes that have open alerts with
+the conditions now and says which to open and which to auto-resolve.
 """
 
 from dataclasses import dataclass
 from typing import Tuple
 
 from ..formatting import short_duration
+from .debounce import Gate
 from .metrics import BY_NAME
+
+CLOSED = Gate()
 
 
 @dataclass(frozen=True)
@@ -26,18 +31,19 @@ class Condition:
     users: Tuple[str, ...]     # the users involved
 
 
-def conditions(snapshot, config, persistent):
-    """cause -> :class:`Condition` for everything wrong in ``snapshot``."""
+def conditions(snapshot, config, persistent, gates):
+    """cause -> :class:`Condition` for everything wrong in ``snapshot``; ``gates``: cause ->
+    :class:`~.debounce.Gate` of the system causes."""
     found = {}
     system, monitoring = snapshot.system, config.monitoring
     top = ", ".join("%s %.1f%%" % (u.username, u.cpu_percent or 0.0) for u in snapshot.users[:3])
-    if system.cpu_usage is not None and system.cpu_usage > monitoring.cpu_threshold:
+    if gates.get("system:cpu", CLOSED).open:
         found["system:cpu"] = Condition(
             "system:cpu", "critical",
             "High CPU usage: %.1f%% (threshold %d%%); top users: %s"
-            % (system.cpu_usage, monitoring.cpu_threshold, top),
+            % (system.cpu_usage or 0.0, monitoring.cpu_threshold, top),
             tuple(u.username for u in snapshot.users[:3]))
-    if system.memory_usage > monitoring.memory_threshold:
+    if gates.get("system:memory", CLOSED).open:
         by_memory = sorted(snapshot.users, key=lambda u: -u.memory_percent)[:3]
         found["system:memory"] = Condition(
             "system:memory", "critical",

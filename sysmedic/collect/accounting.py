@@ -25,7 +25,7 @@ import pwd
 import time
 from typing import NamedTuple
 
-from .records import Snapshot, SystemMetrics, UserUsage
+from .records import ProcessWindow, Snapshot, SystemMetrics, UserUsage
 
 EXIT_RECORDS, REAPED_CHILDREN, PSUTIL = "exit-records", "reaped-children", "psutil"
 # The most of their records' CPU that processes the kernel reaped itself are credited for what
@@ -96,9 +96,10 @@ class Accountant:
             user_ticks = exact_user_cpu(prev, raw, busy, self._ended, self._waiting)
         else:
             user_ticks = user_cpu(prev, raw, capacity, busy)
-        return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, capacity)
+        return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, capacity,
+                              ProcessWindow(prev, raw, capacity))
 
-    def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0):
+    def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0, window=None):
         mem_total = raw.memory_total or 1
         rss, count = {}, {}
         for uid, _ppid, _start, _cpu, _child, pages in raw.processes.values():
@@ -127,7 +128,8 @@ class Accountant:
         method = EXIT_RECORDS if raw.exits is not None else PSUTIL if raw.source == "psutil" else REAPED_CHILDREN
         return Snapshot(time=raw.wall, system=system, users=tuple(users),
                         warming_up=user_ticks is None, interval=elapsed,
-                        collect_seconds=collect_seconds, accounting=method, exits_lost=raw.exits_lost)
+                        collect_seconds=collect_seconds, accounting=method, exits_lost=raw.exits_lost,
+                        window=window)
 
 
 def user_memory(raw, rss):

@@ -85,3 +85,12 @@ class Snapshot:
     collect_seconds: float          # how long the reading took
     accounting: str = "reaped-children"  # how per-user CPU was counted: exit-records, reaped-children, psutil
     exits_lost: int = 0             # exit records the kernel dropped since start (exit-records only)
+    window: Optional["ProcessWindow"] = None  # the two readings the rates came from (per-process figures)
+
+
+class ProcessWindow(NamedTuple):
+    """The two RawSamples a Snapshot's rates came from, and the window's CPU capacity in the
+    source's CPU unit (elapsed time x cores): enough to say what each process used."""
+    before: RawSample
+    after: RawSample
+    capacity: float

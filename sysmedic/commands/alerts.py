@@ -1,4 +1,5 @@
-"""``sysmedic alerts [list] | resolve``: through the daemon while it runs (the only writer)."""
+"""``sysmedic alerts [list] | resolve | test``: resolving goes through the daemon while it runs (the
+only writer); ``test`` sends a test alert through each configured notifier from here."""
 
 import sys
 import time
@@ -13,8 +14,10 @@ from .common import open_storage, parse_age, parse_count, print_json
 def run(args, home):
     if args["resolve"]:
         return _resolve(args, home)
+    if args["test"]:
+        return _test(args, home)
     since = time.time() - parse_age(args["--since"], "--since") if args["--since"] else None
-    limit = parse_count(args["--limit"], "--limit")
+    limit = parse_count(args["--limit"] or "50", "--limit")
     storage = open_storage(home)
     records = []
     if storage is not None:
@@ -29,9 +32,42 @@ def run(args, home):
     sys.stdout.write("%5s  %-20s  %-8s  %-8s  %s\n" % ("ID", "OPENED (UTC)", "SEVERITY", "STATE", "MESSAGE"))
     for record in records:
         state = ("resolved" if record.resolved_by == "auto" else "closed") if record.resolved else "OPEN"
-        sys.stdout.write("%5d  %-20s  %-8s  %-8s  %s\n" % (record.id, fmt.iso_utc(record.created_at),
-                                                          record.severity, state, record.message))
+        reopened = " (re-opened %dx)" % record.reopen_count if record.reopen_count else ""
+        sys.stdout.write("%5d  %-20s  %-8s  %-8s  %s%s\n" % (record.id, fmt.iso_utc(record.created_at),
+                                                            record.severity, state, record.message, reopened))
+        for proc in record.details.get("processes", []):
+            sys.stdout.write("       pid %-7d %5.1f%% cpu %5.1f%% mem  %s\n" % (
+                proc["pid"], proc["cpu_percent"], proc["memory_percent"], proc["command"]))
     return 0
+
+
+def _test(args, home):
+    """Send a test alert through each configured notifier (or the one named) and say, per
+    notifier, delivered or the exact error; exit 1 if any failed."""
+    import socket
+
+    from .. import config as configuration
+    from ..notify import notifiers
+    from ..notify.base import test_alert
+    config = configuration.load_config(home)
+    hostname = socket.getfqdn()
+    chosen = [n for n in notifiers(lambda: config, hostname)]
+    names = [n.name for n in chosen]
+    if args["--notifier"]:
+        if args["--notifier"] not in names:
+            raise SysMedicError("--notifier: %r is not one of %s" % (args["--notifier"], ", ".join(names)))
+        chosen = [n for n in chosen if n.name == args["--notifier"]]
+    enabled = [n for n in chosen if n.enabled()]
+    if not enabled:
+        raise SysMedicError("no notifier is configured (%s: see 'sysmedic config show')" % (
+            args["--notifier"] or "email, webhook, command"))
+    failed = 0
+    alert = test_alert(hostname)
+    for notifier in enabled:
+        error = notifier.test(alert)
+        sys.stdout.write("%-8s %s\n" % (notifier.name + ":", "delivered" if error is None else "FAILED: " + error))
+        failed += error is not None
+    return 1 if failed else 0
 
 
 def _resolve(args, home):
@@ -50,7 +86,8 @@ def _resolve(args, home):
         raise SysMedicError("no alerts yet (the database in %s does not exist)" % home)
     with storage:
         alert_id = None if args["--all"] else int(args["<id>"])
-        _report_resolved(alert_id, storage.resolve_all() if alert_id is None else storage.resolve(alert_id))
+        resolved = storage.resolve_all() if alert_id is None else storage.resolve(alert_id)
+        _report_resolved(alert_id, len(resolved) if alert_id is None else bool(resolved))
     return 0
 
 

@@ -22,7 +22,7 @@ def run(args, home):
         return 0
     config = configuration.load_config(home)
     snapshot = make_collector(config.monitoring.collector).prime(1.0)
-    assessment, _ = assess(snapshot, config, {}, snapshot.time)
+    assessment, _ = assess(snapshot, config, None, snapshot.time)
     source = "sampled now"
     users = visible_users(snapshot.users, config.filtering)
     storage = open_storage(home)

@@ -27,7 +27,7 @@ from .. import __version__, logs
 from ..collect import make_collector
 from ..errors import SysMedicError
 from ..home import ensure_home
-from ..notify.email import Mailer
+from ..notify import notifiers
 from ..osinfo import os_name
 from ..resources import read_text
 from ..server import protocol
@@ -166,7 +166,7 @@ class Daemon:
         self.broadcaster = Broadcaster(self.registry)
         self.notifiers = self._notifiers()
         self.writer = StorageWriter(path, on_alert=self._alert_opened, on_summary=self.shared.set_summary,
-                                    summary=alert_summary)
+                                    summary=alert_summary, on_notice=self._alert_notice)
         config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
@@ -204,8 +204,8 @@ class Daemon:
         return listener
 
     def _notifiers(self):
-        """Where opened alerts go (see :mod:`sysmedic.notify`): one entry per notifier."""
-        return [Mailer(lambda: self.settings.config.email, hostname=self.settings.hostname)]
+        """Where alerts go (see :mod:`sysmedic.notify`)."""
+        return notifiers(lambda: self.settings.config, self.settings.hostname)
 
     def _serve(self, bound):
         self.threads.start("sampler", self.sampler.run)
@@ -330,4 +330,11 @@ class Daemon:
     def _alert_opened(self, record, state):
         self.broadcaster.publish("alert", protocol.alert(state, record), droppable=False)
         for notifier in self.notifiers:
-            notifier.submit(record)
+            notifier.submit(record, "open")
+
+    def _alert_notice(self, event, record):
+        """A resolution (when ``alerts.notify_resolved``) or a reminder, to every notifier."""
+        if event == "resolve" and not self.settings.config.alerts.notify_resolved:
+            return
+        for notifier in self.notifiers:
+            notifier.submit(record, event)

@@ -9,9 +9,10 @@ import logging
 import os
 import time
 
-from .. import __version__
+from .. import __version__, views
 from ..dashboard import as_json, render
 from ..errors import SysMedicError
+from ..server import protocol
 from ..server.frames import SECRET_ROTATED
 from ..storage import MAX_ALERT_ID
 
@@ -52,7 +53,8 @@ class ControlCommands:
         """Command name -> handler, for the ControlServer."""
         return {"status": self.status, "websocket-apply": self.websocket_apply, "config-apply": self.config_apply,
                 "new-secret": self.new_secret, "stop": self.stop, "reload": self.reload,
-                "resolve": self.resolve, "dashboard": self.dashboard}
+                "resolve": self.resolve, "dashboard": self.dashboard, "users": self.users,
+                "user-processes": self.user_processes}
 
     def status(self, request=None):
         """The daemon's state for ``daemon status`` and ``websocket status`` (holds the secret:
@@ -106,6 +108,17 @@ class ControlCommands:
         if alert_id is not None and not 0 <= alert_id <= MAX_ALERT_ID:
             raise SysMedicError("alert %d does not exist" % alert_id)
         return {"resolved": self._writer.resolve(alert_id).result(timeout=RESOLVE_TIMEOUT)}
+
+    def users(self, request):
+        state = self._shared.state()
+        return {"sample_time": round(state.snapshot.time, 3), "users": views.user_metrics(state.users)}
+
+    def user_processes(self, request):
+        """``sysmedic users <user>``: the answer of ``get_user_processes``, or its error."""
+        try:
+            return protocol.user_processes_data(self._shared.state(), request)
+        except protocol.BadRequest as err:
+            raise SysMedicError(str(err))
 
     def dashboard(self, request):
         state = self._shared.state()

@@ -2,8 +2,9 @@
 
 Every ``update_interval`` it builds one frozen :class:`~sysmedic.daemon.state.State` and
 swaps it into :class:`Shared`, offers a ``system_update`` to the broadcaster, and turns alert
-condition changes into writer operations. Every ``monitoring_interval`` it also records a
-history row; once an hour it prunes what is older than ``retain_days``.
+condition changes into writer operations. Every sample feeds the history window; every
+``monitoring_interval`` its averages and maxima become a history row; once an hour it prunes
+what is older than ``retain_days``.
 """
 
 import logging
@@ -13,12 +14,15 @@ import time
 
 from ..analysis.alerts import diff
 from ..analysis.assess import assess
+from ..analysis.history import HistoryWindow
 from ..analysis.status import visible_users
+from ..processes import top_processes
 from ..server import protocol
 from .state import State
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0
+REMIND_CHECK = 10.0  # seconds between looks for alerts due a reminder
 SAMPLER_NICE = -5  # as root, when nobody set the daemon's niceness: see Sampler.run
 
 
@@ -42,10 +46,12 @@ class Sampler:
         self._system_name = system_name
         self._version = version
         self._active = set(active_causes)
-        self._tracker = {}
+        self._tracker = None
         self._monotonic = monotonic
         self._last_history = None
+        self._history = HistoryWindow()  # every sample since the last history row
         self._last_prune = None
+        self._last_reminders = None
         self._heartbeat = heartbeat or (lambda: None)
         self._heartbeat_every = heartbeat_every
         self.last_sample = None      # monotonic time of the last good sample
@@ -69,14 +75,20 @@ class Sampler:
         self._broadcaster.publish("system_update", protocol.system_update(state))
         to_open, to_resolve = diff(self._active, assessment.conditions)
         for condition in to_open:
-            self._writer.open_alert(condition, state)
+            self._writer.open_alert(condition, state, cooldown=config.alerts.cooldown,
+                                    details={"processes": culprits(snapshot, condition)})
             self._active.add(condition.cause)
         if to_resolve:
             self._writer.resolve_causes(to_resolve)
             self._active.difference_update(to_resolve)
         now = self._monotonic()
+        if config.alerts.renotify and (self._last_reminders is None or now - self._last_reminders >= REMIND_CHECK):
+            self._writer.remind(config.alerts.renotify)
+            self._last_reminders = now
+        self._history.add(snapshot, assessment.status, users)
         if self._last_history is None or now - self._last_history >= config.monitoring.monitoring_interval:
-            self._writer.record_history(snapshot, assessment.status, users)
+            self._writer.record_history(*self._history.rows(snapshot.time))
+            self._history = HistoryWindow()
             self._last_history = now
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
             self._writer.prune(snapshot.time - config.monitoring.retain_days)
@@ -136,3 +148,12 @@ def raise_priority(nice=SAMPLER_NICE):
     except OSError:
         return False
     return True
+
+
+def culprits(snapshot, condition, count=3):
+    """The top processes of the user an alert names first (a user's alert: that user; the
+    machine's: its top user), for the alert, its e-mail and ``sysmedic alerts``."""
+    if not condition.users:
+        return []
+    user = next((u for u in snapshot.users if u.username == condition.users[0]), None)
+    return [] if user is None else top_processes(snapshot, user.uid, count)

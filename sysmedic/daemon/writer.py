@@ -45,15 +45,18 @@ class StorageWriter:
     """Runs ``op(storage)`` callables in order on its own Storage connection.
 
     :param on_alert: called with ``(record, state)`` on the writer thread when an alert opens
-        (``record.id`` is ``None`` when it could not be stored).
+        (``record.id`` is ``None`` when it could not be stored); not when one re-opens within
+        the cooldown (it continues the old alert: nothing new is sent).
     :param on_summary: called with a fresh AlertSummary whenever alerts change.
+    :param on_notice: called with ``(event, record)`` for ``"resolve"`` and ``"reminder"`` events.
     :param summary: the AlertSummary at start (adjusted while the database cannot be written).
     """
 
-    def __init__(self, path, on_alert, on_summary, limit=1000, summary=None, clock=time.time):
+    def __init__(self, path, on_alert, on_summary, limit=1000, summary=None, clock=time.time, on_notice=None):
         self.path = path
         self._queue = Mailbox(limit, refuse_new, on_drop=self._refused)
         self._on_alert = on_alert
+        self._on_notice = on_notice or (lambda event, record: None)
         self._on_summary = on_summary
         self._summary = summary or AlertSummary(0, 0, ())
         self._clock = clock
@@ -201,38 +204,45 @@ class StorageWriter:
 
     # -- operations ---------------------------------------------------------------------------
 
-    def open_alert(self, condition, state):
+    def open_alert(self, condition, state, cooldown=0.0, details=None):
         def op(storage):
-            record, created = storage.open_alert(condition, state.assessment.status, details=details)
-            if created and not announced:
+            record, how = storage.open_alert(condition, state.assessment.status, details=details, cooldown=cooldown)
+            if how == "created" and not announced:
                 log.warning("alert %d opened: %s", record.id, record.message)
                 # Summary first: a client that answers the broadcast with get_alerts must see it.
                 self._set_summary(summary(storage))
                 self._on_alert(record, state)
+            elif how == "reopened":
+                log.warning("alert %d re-opened (%d times; within the cooldown, not sent again): %s",
+                            record.id, record.reopen_count, record.message)
+                self._set_summary(summary(storage))
             elif announced:
                 log.info("alert %d stored: %s", record.id, record.message)
             return record
 
         def unstored():
             announced.append(True)
-            record = AlertRecord(None, self._clock(), condition.severity, state.assessment.status, condition.cause,
-                                 condition.message, tuple(condition.users), details, None, None)
+            now = self._clock()
+            record = AlertRecord(None, now, condition.severity, state.assessment.status, condition.cause,
+                                 condition.message, tuple(condition.users), details, None, None, now)
             log.warning("alert opened (not stored): %s", record.message)
             old = self._summary
             self._set_summary(AlertSummary(old.unresolved + 1, old.total + 1, ((record.message,) + old.recent)[:RECENT]))
             self._on_alert(record, state)
         announced = []
-        details = {"primary_cause": state.assessment.primary_cause,
-                   "recommendations": list(state.assessment.recommendations)}
+        details = dict(details or {}, primary_cause=state.assessment.primary_cause,
+                       recommendations=list(state.assessment.recommendations))
         return self.submit(op, "alert %s" % condition.cause, keep=True, unstored=unstored)
 
     def resolve_causes(self, causes):
         def op(storage):
-            count = storage.resolve_causes(causes)
-            if count:
+            resolved = storage.resolve_causes(causes)
+            if resolved:
                 log.info("auto-resolved: %s", ", ".join(causes))
                 self._set_summary(summary(storage))
-            return count
+            for record in resolved:
+                self._on_notice("resolve", record)
+            return len(resolved)
 
         def unstored():
             old = self._summary
@@ -240,15 +250,33 @@ class StorageWriter:
         return self.submit(op, "resolution of %s" % ", ".join(causes), keep=True, unstored=unstored)
 
     def resolve(self, alert_id=None):
+        """Resolve one alert (or all of them) by hand: the number resolved (all), or whether it
+        was open (one)."""
         def op(storage):
-            result = storage.resolve_all() if alert_id is None else storage.resolve(alert_id)
+            resolved = storage.resolve_all() if alert_id is None else storage.resolve(alert_id)
             self._set_summary(summary(storage))
-            return result
+            for record in resolved:
+                self._on_notice("resolve", record)
+            return len(resolved) if alert_id is None else bool(resolved)
         return self.submit(op, "manual resolution")
 
-    def record_history(self, snapshot, status, users):
-        return self.submit(lambda storage: storage.record_history(snapshot, status, users), "history row",
-                           keep=True)
+    def notified(self, alert_id):
+        """Remember that a notifier was told of ``alert_id`` now (reminders count from it)."""
+        return self.submit(lambda storage: storage.mark_notified(alert_id, self._clock()), "notified %s" % alert_id)
+
+    def remind(self, every):
+        """Send a reminder for each alert open and untold for ``every`` seconds."""
+        def op(storage):
+            due = storage.due_reminders(every, self._clock())
+            for record in due:
+                storage.mark_notified(record.id, self._clock())
+                self._on_notice("reminder", record)
+            return len(due)
+        return self.submit(op, "reminders")
+
+    def record_history(self, system, users):
+        """Store one history interval (:meth:`HistoryWindow.rows <sysmedic.analysis.history.HistoryWindow.rows>`)."""
+        return self.submit(lambda storage: storage.record_interval(system, users), "history row", keep=True)
 
     def prune(self, before):
         return self.submit(lambda storage: storage.prune(before), "prune")

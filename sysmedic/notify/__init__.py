@@ -1,15 +1,30 @@
-"""Notifiers: where an opened alert is sent (e-mail today; webhooks and others later).
+"""Notifiers: where alerts are sent (e-mail, a webhook, a command).
 
-A notifier is any object with this interface; the daemon keeps a list of them, starts one
-thread per notifier (named ``notify:<name>``) and hands each opened alert to every one:
+A notifier is any object with this interface (:class:`~.base.Notifier` gives it all but the
+delivery); the daemon keeps a list of them, starts one thread per notifier (named
+``notify:<name>``) and hands each alert event to every one:
 
-``name``            short identifier, used in thread names and logs (``"email"``);
-``submit(alert)``   queue an AlertRecord to send; never blocks (a bounded
+``name``            short identifier, used in thread names, logs and ``alerts test`` (``"email"``);
+``submit(alert, event)``  queue an AlertRecord to send for ``event`` (open, resolve, reminder)
+                    if its settings want it; never blocks (a bounded
                     :class:`~sysmedic.mailbox.Mailbox` inside);
 ``run(stop)``       the thread's loop: send what is queued, log and count every failure
                     (never die on one), return after :meth:`close` once the queue is drained;
 ``close()``         end ``run`` after what is already queued;
 ``sent``, ``failed``, ``dropped``   counters, reported by ``/health``.
 
-Adding a notifier is a new module here and one line in ``daemon/app.py``'s ``notifiers()``.
+``test(alert)``     deliver a test notice now, once: ``None`` or the error (``alerts test``).
+
+Adding a notifier is a new module here, a settings section in :mod:`sysmedic.config` and one
+line in :func:`notifiers`.
 """
+
+
+def notifiers(config, hostname=None):
+    """Every notifier, each reading its settings from ``config()`` (reloads swap it)."""
+    from .command import CommandNotifier
+    from .email import Mailer
+    from .webhook import WebhookNotifier
+    return [Mailer(lambda: config().email, hostname=hostname),
+            WebhookNotifier(lambda: config().webhook, hostname=hostname),
+            CommandNotifier(lambda: config().command, hostname=hostname)]

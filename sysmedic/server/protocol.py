@@ -10,7 +10,7 @@ cannot block. A new request type is one entry in :data:`HANDLERS`.
 import json
 
 from .. import formatting as fmt
-from .. import views
+from .. import processes, views
 
 MAX_REQUEST_ID = 128
 MAX_ECHO = 64
@@ -64,6 +64,7 @@ def alert(state, record):
         "cause": record.cause,
         "message": record.message,
         "resolved": record.resolved,
+        "processes": list(record.details.get("processes", [])) if record.details else [],
     }
 
 
@@ -90,14 +91,39 @@ def config_data(state):
             "user_memory_threshold": monitoring.user_memory_threshold}
 
 
-# request type -> (response type, data builder)
+class BadRequest(ValueError):
+    """A request's arguments are wrong: the text is the ``error`` reply."""
+
+
+def user_processes_data(state, request):
+    """``get_user_processes`` (an extension, docs/protocol-extensions.md): a user's top
+    processes by CPU, at most ``limit`` (default 10, at most 50)."""
+    username = request.get("username")
+    if not isinstance(username, str) or not username:
+        raise BadRequest("username is required (a user name)")
+    try:
+        limit = processes.check_limit(request.get("limit"))
+    except ValueError as err:
+        raise BadRequest(str(err))
+    user = next((u for u in state.users if u.username == username), None)
+    if user is None:
+        shown = username if len(username) <= MAX_ECHO else username[:MAX_ECHO] + "..."
+        raise BadRequest("Unknown user: %s" % shown.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return {"username": username, "sample_time": round(state.snapshot.time, 3),
+            "processes": processes.top_processes(state.snapshot, user.uid, limit)}
+
+
+# request type -> (response type, data builder): builders take the State, or the State and the
+# request when they read arguments (``wants_request``).
 HANDLERS = {
     "get_system_info": ("system_info_response", lambda s: views.system_info(s.snapshot)),
     "get_alerts": ("alerts_response", lambda s: alerts_data(s.alerts)),
     "get_user_metrics": ("user_metrics_response", lambda s: views.user_metrics(s.users)),
     "get_config": ("config_response", config_data),
     "ping": ("pong", lambda s: {"message": "pong"}),
+    "get_user_processes": ("user_processes_response", user_processes_data),
 }
+WITH_ARGUMENTS = {"get_user_processes"}
 
 
 def _is_unicode(text):
@@ -120,19 +146,25 @@ def parse(text):
     valid Unicode (a lone surrogate such as ``"\\ud800"`` would be echoed as JSON that strict
     parsers reject: issue 13), and even for an invalid request, so its error reply can carry it.
     """
+    kind, error, request_id, _request = parse_request(text)
+    return kind, error, request_id
+
+
+def parse_request(text):
+    """:func:`parse` and the request object itself (None when it is not one)."""
     try:
         request = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
-        return None, INVALID_JSON, None
+        return None, INVALID_JSON, None, None
     if not isinstance(request, dict):
-        return None, NOT_OBJECT, None
+        return None, NOT_OBJECT, None, None
     request_id = request.get("request_id")
     if not (isinstance(request_id, str) and len(request_id) <= MAX_REQUEST_ID and _is_unicode(request_id)):
         request_id = None
     kind = request.get("type")
     if not isinstance(kind, str) or not kind:
-        return None, MISSING_TYPE, request_id
-    return kind, None, request_id
+        return None, MISSING_TYPE, request_id, request
+    return kind, None, request_id, request
 
 
 def request_id_of(message):
@@ -142,7 +174,7 @@ def request_id_of(message):
 
 def respond(text, state, now):
     """The response text for one request text (always one message, never an exception)."""
-    kind, error, request_id = parse(text)
+    kind, error, request_id, request = parse_request(text)
     if error is not None:
         return error_message(error, now, request_id)
     handler = HANDLERS.get(kind)
@@ -151,7 +183,11 @@ def respond(text, state, now):
         shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate as text
         return error_message("Unknown request type: %s" % shown, now, request_id)
     response_type, build = handler
-    return encode(response_type, build(state), now, request_id)
+    try:
+        data = build(state, request) if kind in WITH_ARGUMENTS else build(state)
+    except BadRequest as err:
+        return error_message(str(err), now, request_id)
+    return encode(response_type, data, now, request_id)
 
 
 def error_message(text, now, request_id=None):

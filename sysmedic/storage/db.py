@@ -22,7 +22,7 @@ from ..resources import read_text
 
 DATABASE_FILE = "sysmedic.db"
 MAX_ALERT_ID = (1 << 63) - 1  # SQLite's largest rowid: a larger id cannot exist (nor be bound)
-MIGRATIONS = {1: "schema_v1.sql"}
+MIGRATIONS = {1: "schema_v1.sql", 2: "schema_v2.sql"}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -113,6 +113,9 @@ class AlertRecord:
     details: dict
     resolved_at: Optional[float]
     resolved_by: Optional[str]
+    opened_at: Optional[float] = None    # the latest opening (created_at is the first)
+    reopen_count: int = 0                # times it came back within the cooldown
+    notified_at: Optional[float] = None  # when a notifier was last told of it
 
     @property
     def resolved(self):
@@ -121,10 +124,11 @@ class AlertRecord:
 
 def _alert(row):
     return AlertRecord(row[0], row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])),
-                       json.loads(row[7]), row[8], row[9])
+                       json.loads(row[7]), row[8], row[9], row[10], row[11], row[12])
 
 
-_ALERT_COLUMNS = "id, created_at, severity, status, cause, message, users, details, resolved_at, resolved_by"
+_ALERT_COLUMNS = ("id, created_at, severity, status, cause, message, users, details, resolved_at, resolved_by,"
+                  " opened_at, reopen_count, notified_at")
 
 
 class Storage:
@@ -197,52 +201,93 @@ class Storage:
     # -- alerts ----------------------------------------------------------------------------------
 
     @_reported
-    def open_alert(self, condition, status, details=None, now=None):
-        """Insert an alert for ``condition`` unless its cause already has an open one.
+    def open_alert(self, condition, status, details=None, now=None, cooldown=0.0):
+        """Open an alert for ``condition`` unless its cause already has an open one; one of the
+        cause resolved less than ``cooldown`` seconds ago is re-opened instead (same id, its
+        ``reopen_count`` one higher).
 
-        :returns: ``(record, created)``; ``created`` is False when the cause was already open.
+        :returns: ``(record, how)``: ``how`` is ``"created"``, ``"reopened"`` or ``"open"``
+            (it already was).
         """
         now = self._clock() if now is None else now
 
         def insert(cursor):
+            select = "SELECT %s FROM alerts WHERE cause = ? " % _ALERT_COLUMNS
+            row = cursor.execute(select + "AND resolved_at IS NULL", (condition.cause,)).fetchone()
+            if row is not None:
+                return _alert(row), "open"
+            if cooldown > 0:
+                row = cursor.execute(select + "AND resolved_at >= ? ORDER BY resolved_at DESC, id DESC LIMIT 1",
+                                     (condition.cause, now - cooldown)).fetchone()
+                if row is not None:
+                    cursor.execute("UPDATE alerts SET resolved_at = NULL, resolved_by = NULL, opened_at = ?,"
+                                   " reopen_count = reopen_count + 1 WHERE id = ?", (now, row[0]))
+                    return self._one(cursor, row[0]), "reopened"
             cursor.execute(
-                "INSERT OR IGNORE INTO alerts (created_at, severity, status, cause, message, users, details)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (created_at, severity, status, cause, message, users, details, opened_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (now, condition.severity, status, condition.cause, condition.message,
-                 json.dumps(list(condition.users)), json.dumps(details or {})))
-            created = cursor.rowcount == 1
-            row = cursor.execute("SELECT %s FROM alerts WHERE cause = ? AND resolved_at IS NULL"
-                                 % _ALERT_COLUMNS, (condition.cause,)).fetchone()
-            return _alert(row), created
+                 json.dumps(list(condition.users)), json.dumps(details or {}), now))
+            return self._one(cursor, cursor.lastrowid), "created"
         return self._write(insert)
+
+    @staticmethod
+    def _one(cursor, alert_id):
+        return _alert(cursor.execute("SELECT %s FROM alerts WHERE id = ?" % _ALERT_COLUMNS, (alert_id,)).fetchone())
 
     @_reported
     def resolve_causes(self, causes, now=None):
-        """Auto-resolve the open alerts of ``causes``; returns how many were resolved."""
+        """Auto-resolve the open alerts of ``causes``; returns the resolved AlertRecords."""
         now = self._clock() if now is None else now
-        return self._write(lambda cursor: sum(
-            cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'auto'"
-                           " WHERE cause = ? AND resolved_at IS NULL", (now, cause)).rowcount
-            for cause in causes))
+
+        def update(cursor):
+            resolved = []
+            for cause in causes:
+                row = cursor.execute("SELECT id FROM alerts WHERE cause = ? AND resolved_at IS NULL", (cause,)).fetchone()
+                if row is not None:
+                    cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'auto' WHERE id = ?", (now, row[0]))
+                    resolved.append(self._one(cursor, row[0]))
+            return resolved
+        return self._write(update)
+
+    @_reported
+    def mark_notified(self, alert_id, now=None):
+        now = self._clock() if now is None else now
+        self._write(lambda cursor: cursor.execute("UPDATE alerts SET notified_at = ? WHERE id = ?", (now, alert_id)))
+
+    @_reported
+    def due_reminders(self, every, now=None):
+        """Open alerts last notified ``every`` seconds ago or more."""
+        now = self._clock() if now is None else now
+        return [_alert(row) for row in self._db.execute(
+            "SELECT %s FROM alerts WHERE resolved_at IS NULL AND COALESCE(notified_at, opened_at, created_at) <= ?"
+            " ORDER BY id" % _ALERT_COLUMNS, (now - every,))]
 
     @_reported
     def resolve(self, alert_id, now=None):
-        """Resolve one alert by hand. :raises NotFound: for an unknown id. Returns False if already resolved."""
+        """Resolve one alert by hand. :raises NotFound: for an unknown id. Returns the resolved
+        AlertRecords (none if it was resolved already)."""
         now = self._clock() if now is None else now
 
         def update(cursor):
             if cursor.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
                 raise NotFound("alert %s does not exist" % alert_id)
-            return cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'manual'"
-                                  " WHERE id = ? AND resolved_at IS NULL", (now, alert_id)).rowcount == 1
+            if cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'manual'"
+                              " WHERE id = ? AND resolved_at IS NULL", (now, alert_id)).rowcount != 1:
+                return []
+            return [self._one(cursor, alert_id)]
         return self._write(update)
 
     @_reported
     def resolve_all(self, now=None):
+        """Resolve every open alert by hand; returns the resolved AlertRecords."""
         now = self._clock() if now is None else now
-        return self._write(lambda cursor: cursor.execute(
-            "UPDATE alerts SET resolved_at = ?, resolved_by = 'manual' WHERE resolved_at IS NULL",
-            (now,)).rowcount)
+
+        def update(cursor):
+            ids = [row[0] for row in cursor.execute("SELECT id FROM alerts WHERE resolved_at IS NULL")]
+            cursor.execute("UPDATE alerts SET resolved_at = ?, resolved_by = 'manual' WHERE resolved_at IS NULL", (now,))
+            return [self._one(cursor, alert_id) for alert_id in ids]
+        return self._write(update)
 
     @_reported
     def alerts(self, unresolved=False, since=None, limit=None):
@@ -268,18 +313,22 @@ class Storage:
 
     # -- history ---------------------------------------------------------------------------------
 
-    @_reported
     def record_history(self, snapshot, status, users):
-        """One system row and one row per user in ``users`` at ``snapshot.time``."""
-        system = snapshot.system
+        """One interval of one sample at ``snapshot.time`` (its averages are its values)."""
+        from ..analysis.history import HistoryWindow
+        window = HistoryWindow()
+        window.add(snapshot, status, users)
+        self.record_interval(*window.rows(snapshot.time))
 
+    @_reported
+    def record_interval(self, system, users):
+        """One system row (a :class:`~sysmedic.analysis.history.SystemRow`) and its UserRows."""
         def insert(cursor):
-            cursor.execute("INSERT OR REPLACE INTO system_history VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (snapshot.time, system.cpu_usage, system.memory_usage, system.disk_usage,
-                            system.load_avg[0], system.network_rate, status))
-            cursor.executemany("INSERT OR REPLACE INTO user_history VALUES (?, ?, ?, ?, ?)",
-                               [(snapshot.time, u.username, u.cpu_percent, u.memory_percent, u.processes)
-                                for u in users])
+            cursor.execute("INSERT OR REPLACE INTO system_history (time, cpu, cpu_max, memory, memory_max, disk,"
+                           " load1, load1_max, network, network_max, status, samples)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tuple(system))
+            cursor.executemany("INSERT OR REPLACE INTO user_history (time, username, cpu, cpu_max, memory,"
+                               " memory_max, processes) VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(u) for u in users])
         self._write(insert)
 
     @_reported
@@ -299,8 +348,8 @@ class Storage:
     def system_report(self, since):
         """Summary of the system history since ``since`` (epoch seconds)."""
         row = self._db.execute(
-            "SELECT COUNT(*), AVG(cpu), MAX(cpu), AVG(memory), MAX(memory), AVG(disk), MAX(disk),"
-            " AVG(load1), MAX(load1), MIN(time), MAX(time) FROM system_history WHERE time >= ?",
+            "SELECT COUNT(*), AVG(cpu), MAX(cpu_max), AVG(memory), MAX(memory_max), AVG(disk), MAX(disk),"
+            " AVG(load1), MAX(load1_max), MIN(time), MAX(time) FROM system_history WHERE time >= ?",
             (since,)).fetchone()
         statuses = dict(self._db.execute(
             "SELECT status, COUNT(*) FROM system_history WHERE time >= ? GROUP BY status", (since,)))
@@ -316,7 +365,7 @@ class Storage:
     @_reported
     def user_report(self, since, top=10, username=None):
         """Per-user averages and peaks since ``since``, highest average CPU first."""
-        query = ("SELECT username, COUNT(*), AVG(cpu), MAX(cpu), AVG(memory), MAX(memory), AVG(processes)"
+        query = ("SELECT username, COUNT(*), AVG(cpu), MAX(cpu_max), AVG(memory), MAX(memory_max), AVG(processes)"
                  " FROM user_history WHERE time >= ?")
         args = [since]
         if username is not None:

@@ -76,12 +76,15 @@ def world_readable_copy(pyz, name):
 # Thresholds no machine can exceed ("above" is strict; CPU and memory top out at 100%): a daemon
 # under test opens an alert only when the test asks for one, however busy the host is.
 QUIET = {"cpu_threshold": 100, "memory_threshold": 100, "user_cpu_threshold": 100, "user_memory_threshold": 100}
+# Tests that lower a threshold want its alert at once: no debounce, unless they set one (issue 10's own do).
+PROMPT = {"alert_after": 0, "clear_after": 0, "persistent_grace": 0}
 
 
 def quiet(config):
-    """``config`` with :data:`QUIET` thresholds for every monitoring key it does not set."""
+    """``config`` with :data:`QUIET` thresholds and :data:`PROMPT` alerts for every monitoring
+    key it does not set."""
     config = json.loads(json.dumps(config or {}))
-    config["monitoring"] = dict(QUIET, **config.get("monitoring", {}))
+    config["monitoring"] = dict(QUIET, **dict(PROMPT, **config.get("monitoring", {})))
     return config
 
 

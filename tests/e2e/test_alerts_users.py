@@ -108,6 +108,6 @@ def test_alert_opened_by_the_daemon_is_emailed(make_daemon):
                       "recipients": ["ops@example.com"], "sender": "sysmedic@test.example"}})
         assert received.wait(15), daemon.log()
         assert "High memory usage" in messages[0] and "Subject: [SysMedic] CRITICAL" in messages[0]
-        wait_for(lambda: "e-mailed to ops@example.com" in daemon.log(), 10, what="mail log line")
+        wait_for(lambda: "email: open notice of alert 1 delivered" in daemon.log(), 10, what="mail log line")
     finally:
         controller.stop()

@@ -61,14 +61,18 @@ class FakeWriter:
     def __init__(self):
         self.calls = []
 
-    def open_alert(self, condition, state):
+    def open_alert(self, condition, state, cooldown=0.0, details=None):
         self.calls.append(("open", condition.cause))
 
     def resolve_causes(self, causes):
         self.calls.append(("resolve", tuple(causes)))
 
-    def record_history(self, snapshot, status, users):
-        self.calls.append(("history", snapshot.time))
+    def record_history(self, system, users):
+        self.calls.append(("history", system.time))
+        self.rows = getattr(self, "rows", []) + [(system, users)]
+
+    def remind(self, every):
+        self.calls.append(("remind", every))
 
     def prune(self, before):
         self.calls.append(("prune", before))
@@ -113,7 +117,8 @@ def test_sampler_publishes_a_state_and_a_system_update_per_step():
 
 
 def test_sampler_opens_an_alert_once_and_resolves_it_when_the_condition_clears():
-    sampler, parts = make_sampler([snapshot(memory=95.0), snapshot(memory=96.0), snapshot(memory=20.0)])
+    sampler, parts = make_sampler([snapshot(memory=95.0), snapshot(memory=96.0), snapshot(memory=20.0)],
+                                  config={"monitoring": {"alert_after": 0, "clear_after": 0}})
     for _ in range(3):
         sampler.step()
         parts["clock"].now += 5
@@ -517,3 +522,26 @@ def test_a_control_handler_that_fails_still_answers_one_line(tmp_path, caplog):
         thread.join(5)
         server.close()
     assert "control command boom failed" in caplog.text and "OverflowError" in caplog.text
+
+
+def test_every_sample_feeds_the_history_row_so_a_peak_between_rows_is_kept():
+    """Issue 10: a row was the one sample taken when it was due; a spike between rows vanished."""
+    cpus = [10.0] * 5 + [87.6] + [10.0] * 6
+    sampler, parts = make_sampler([snapshot(cpu=cpu) for cpu in cpus])
+    for _ in cpus + [10.0]:
+        sampler.step()
+        parts["clock"].now += 5
+    rows = parts["writer"].rows
+    assert rows[0][0].samples == 1 and rows[1][0].samples == 12  # the first row at start, then a minute
+    assert rows[1][0].cpu_max == 87.6 and rows[1][0].cpu == pytest.approx((10.0 * 11 + 87.6) / 12)
+
+
+def test_reminders_are_looked_for_only_when_renotify_is_set_and_not_every_sample():
+    sampler, parts = make_sampler([snapshot()], config={"alerts": {"renotify": "1h"}})
+    for _ in range(5):  # 20 s of 5 s samples: looked for at 0 s and 10 s and 20 s
+        sampler.step()
+        parts["clock"].now += 5
+    assert [call for call in parts["writer"].calls if call[0] == "remind"] == [("remind", 3600.0)] * 3
+    quiet, parts = make_sampler([snapshot()])
+    quiet.step()
+    assert not [call for call in parts["writer"].calls if call[0] == "remind"]

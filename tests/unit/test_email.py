@@ -10,6 +10,7 @@ import pytest
 
 from sysmedic.analysis.alerts import Condition
 from sysmedic.config import config_from_dict
+from sysmedic.notify.base import Notice
 from sysmedic.notify.email import Mailer, MailError, build_message, send
 from sysmedic.storage import Storage
 
@@ -91,7 +92,7 @@ def alert(tmp_path):
 def test_plain_smtp_with_proper_headers_and_several_recipients(smtp, alert):
     inbox, port, _ = smtp("plain")
     email_settings = settings(port)
-    send(email_settings, build_message(email_settings, alert, "box.example"))
+    send(email_settings, build_message(email_settings, Notice("open", alert, "box.example")))
     assert inbox.arrived.wait(10)
     rcpts, message, _ = inbox.messages[0]
     assert rcpts == ["ops@example.com", "oncall@example.com"]
@@ -105,7 +106,7 @@ def test_plain_smtp_with_proper_headers_and_several_recipients(smtp, alert):
 def test_starttls_with_login(smtp, alert):
     inbox, port, ca_file = smtp("starttls")
     email_settings = settings(port, security="starttls", username="alerts", password="s3cret", ca_file=ca_file)
-    send(email_settings, build_message(email_settings, alert, "box.example"))
+    send(email_settings, build_message(email_settings, Notice("open", alert, "box.example")))
     assert inbox.arrived.wait(10)
     assert inbox.messages[0][2] is True  # authenticated
 
@@ -113,7 +114,7 @@ def test_starttls_with_login(smtp, alert):
 def test_ssl_with_login(smtp, alert):
     inbox, port, ca_file = smtp("ssl")
     email_settings = settings(port, security="ssl", username="alerts", password="s3cret", ca_file=ca_file)
-    send(email_settings, build_message(email_settings, alert, "box.example"))
+    send(email_settings, build_message(email_settings, Notice("open", alert, "box.example")))
     assert inbox.arrived.wait(10)
 
 
@@ -121,19 +122,21 @@ def test_wrong_password_and_untrusted_certificate_are_clear_errors(smtp, alert):
     _, port, ca_file = smtp("starttls")
     bad = settings(port, security="starttls", username="alerts", password="wrong", ca_file=ca_file)
     with pytest.raises(MailError, match="login as alerts refused") as caught:
-        send(bad, build_message(bad, alert, "box.example"))
+        send(bad, build_message(bad, Notice("open", alert, "box.example")))
     assert "wrong" not in str(caught.value)
     untrusted = settings(port, security="starttls", username="alerts", password="s3cret")
     with pytest.raises(MailError, match="CERTIFICATE_VERIFY_FAILED"):
-        send(untrusted, build_message(untrusted, alert, "box.example"))
+        send(untrusted, build_message(untrusted, Notice("open", alert, "box.example")))
 
 
 def test_mailer_logs_a_failure_and_the_alert_stays_stored(tmp_path, alert, caplog):
     dead_port = free_port()  # nothing listens here
-    mailer = Mailer(lambda: settings(dead_port, timeout=2), hostname="box.example")
+    mailer = Mailer(lambda: settings(dead_port, timeout=2, retries=1), hostname="box.example")
     with caplog.at_level(logging.ERROR):
-        assert mailer.deliver(alert) is False
-    assert mailer.failed == 1 and "alert %d not e-mailed" % alert.id in caplog.text
+        assert mailer.send(Notice("open", alert, "box.example")) is False
+    assert mailer.failed == 1
+    assert "email: open notice of alert %d not delivered (attempt 1 of 2)" % alert.id in caplog.text
+    assert "(attempt 2 of 2)" in caplog.text
     with Storage(str(tmp_path / "db.sqlite")) as store:
         assert [r.id for r in store.alerts(unresolved=True)] == [alert.id]
 
@@ -175,3 +178,20 @@ def test_an_unexpected_error_is_logged_and_the_mailer_carries_on(alert, caplog):
         mailer.run(threading.Event())
     assert mailer.failed == 1 and mailer.sent == 1 and len(sent) == 2
     assert "unexpected error" in caplog.text and "KeyError: 'a bug in a sender'" in caplog.text
+
+
+def test_a_resolution_is_mailed_as_resolved_and_filters_apply(smtp, alert, tmp_path):
+    inbox, port, _ = smtp("plain")
+    with Storage(str(tmp_path / "db.sqlite")) as store:
+        resolved = store.resolve_causes([alert.cause], now=alert.created_at + 90)[0]
+    mailer = Mailer(lambda: settings(port), hostname="box.example")
+    assert mailer.send(Notice("resolve", resolved, "box.example"))
+    assert inbox.arrived.wait(10)
+    message = inbox.messages[0][1]
+    assert "RESOLVED" in message["Subject"]
+    body = message.get_payload(decode=True).decode()
+    assert "is resolved" in body and "Resolved:" in body and "sysmedic alerts resolve" not in body
+    picky = Mailer(lambda: settings(port, severities=["critical"], events=["open"]), hostname="box.example")
+    picky.submit(alert, "open")  # a warning: not for this notifier
+    picky.submit(resolved, "resolve")
+    assert picky._queue.take_all() == []

@@ -34,28 +34,54 @@ def test_files_are_owner_only_and_wal(tmp_path):
 
 
 def test_one_open_alert_per_cause_then_auto_resolve_and_reopen(store):
-    first, created = store.open_alert(CPU, "Heavy Load", details={"primary_cause": ""}, now=100)
-    assert created and first.users == ("alice",) and not first.resolved
-    again, created = store.open_alert(CPU, "Heavy Load", now=105)
-    assert not created and again.id == first.id
+    first, how = store.open_alert(CPU, "Heavy Load", details={"primary_cause": ""}, now=100)
+    assert how == "created" and first.users == ("alice",) and not first.resolved and first.opened_at == 100
+    again, how = store.open_alert(CPU, "Heavy Load", now=105)
+    assert how == "open" and again.id == first.id
     assert store.alert_counts() == (1, 1)
-    assert store.resolve_causes(["system:cpu", "system:memory"], now=110) == 1
+    assert [r.id for r in store.resolve_causes(["system:cpu", "system:memory"], now=110)] == [first.id]
     closed = store.alerts()[0]
     assert closed.resolved_at == 110 and closed.resolved_by == "auto"
-    reopened, created = store.open_alert(CPU, "Heavy Load", now=120)
-    assert created and reopened.id != first.id
+    reopened, how = store.open_alert(CPU, "Heavy Load", now=120)  # no cooldown: a new alert
+    assert how == "created" and reopened.id != first.id
     assert store.alert_counts() == (1, 2)
+
+
+def test_a_cause_back_within_the_cooldown_continues_its_alert(store):
+    """Issue 10: one sample before the cooldown ends the old alert re-opens (same id, counted);
+    one sample after it, a new alert opens."""
+    first, _ = store.open_alert(CPU, "Heavy Load", now=100)
+    store.resolve_causes(["system:cpu"], now=200)
+    again, how = store.open_alert(CPU, "Heavy Load", now=799, cooldown=600)
+    assert how == "reopened" and again.id == first.id and again.reopen_count == 1
+    assert again.opened_at == 799 and again.created_at == 100 and not again.resolved
+    store.resolve_causes(["system:cpu"], now=800)
+    later, how = store.open_alert(CPU, "Heavy Load", now=1400, cooldown=600)
+    assert how == "reopened" and later.reopen_count == 2  # 600 s after the resolution: still within
+    store.resolve_causes(["system:cpu"], now=1500)
+    new, how = store.open_alert(CPU, "Heavy Load", now=2100.01, cooldown=600)
+    assert how == "created" and new.id != first.id
+
+
+def test_reminders_come_due_every_interval_from_the_last_notification(store):
+    alert, _ = store.open_alert(CPU, "Heavy Load", now=100)
+    assert store.due_reminders(3600, now=3699) == []
+    assert [r.id for r in store.due_reminders(3600, now=3700)] == [alert.id]
+    store.mark_notified(alert.id, now=3700)
+    assert store.due_reminders(3600, now=7299) == []
+    store.resolve_causes(["system:cpu"], now=7300)
+    assert store.due_reminders(3600, now=99999) == []  # resolved: no reminder
 
 
 def test_manual_resolution(store):
     a, _ = store.open_alert(CPU, "Heavy Load", now=1)
     b, _ = store.open_alert(DB_USER, "Heavy Load", now=2)
-    assert store.resolve(a.id, now=3) is True
-    assert store.resolve(a.id, now=4) is False
+    assert [r.id for r in store.resolve(a.id, now=3)] == [a.id]
+    assert store.resolve(a.id, now=4) == []
     with pytest.raises(NotFound):
         store.resolve(999)
     assert [r.id for r in store.alerts(unresolved=True)] == [b.id]
-    assert store.resolve_all(now=5) == 1
+    assert [r.id for r in store.resolve_all(now=5)] == [b.id]
     assert store.alert_counts() == (0, 2)
     assert {r.resolved_by for r in store.alerts()} == {"manual"}
 
@@ -122,3 +148,27 @@ def test_a_reader_on_another_connection_sees_the_writer(tmp_path):
     thread.join(10)
     assert seen == [(1, 1)]
     writer.close()
+
+
+def test_a_database_made_by_the_first_release_migrates_in_place(tmp_path):
+    """tests/fixtures/sysmedic-v1.db was written by the release before issue 10 (schema 1):
+    its alerts and history stay, a v1 history row (one sample) is its own peak, and the old
+    alerts can re-open and remind."""
+    import shutil
+    path = str(tmp_path / "sysmedic.db")
+    shutil.copy(os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysmedic-v1.db"), path)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    with Storage(path) as store:
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+        alerts = {a.cause: a for a in store.alerts()}
+        assert set(alerts) == {"system:cpu", "user:alice:cpu"}
+        cpu = alerts["system:cpu"]
+        assert cpu.resolved_at == 1700000120.0 and cpu.opened_at == cpu.created_at and cpu.reopen_count == 0
+        report = store.system_report(0)
+        assert report["samples"] == 3 and report["cpu_max"] == 91.0 and report["cpu_avg"] == pytest.approx(48.5)
+        assert store.user_report(0)[0]["cpu_max"] == 45.5
+        again, how = store.open_alert(Condition("system:cpu", "critical", "again", ()), "Heavy Load",
+                                      now=1700000200.0, cooldown=600)
+        assert how == "reopened" and again.id == cpu.id
+    with Storage(path) as store:  # opening again changes nothing
+        assert len(store.alerts()) == 2

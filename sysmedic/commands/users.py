@@ -1,0 +1,40 @@
+"""``sysmedic users [<user>]``: the per-user table, or one user's top processes, from the
+running daemon (the figures of its last sample)."""
+
+import sys
+
+from ..daemon import control, process
+from ..errors import SysMedicError
+from ..processes import MAX_LIMIT
+from .common import parse_count, print_json
+
+
+def run(args, home):
+    if process.status(home) is None:
+        raise SysMedicError("the daemon is not running (start it with 'sysmedic daemon start')")
+    user = args["<user>"]
+    if user is None:
+        data = control.call(home, "users")
+        if args["--json"]:
+            print_json(data)
+            return 0
+        sys.stdout.write("%-20s %7s %7s %7s %9s\n" % ("USER", "CPU%", "MEM%", "RSS%", "PROCESSES"))
+        for row in data["users"]:
+            sys.stdout.write("%-20s %7.1f %7.1f %7s %9d\n" % (
+                row["username"][:20], row["cpu_percent"] or 0.0, row["memory_percent"],
+                "-" if row.get("rss_percent") is None else "%.1f" % row["rss_percent"], row["processes"]))
+        return 0
+    limit = parse_count(args["--limit"] or "10", "--limit")
+    if limit > MAX_LIMIT:
+        raise SysMedicError("--limit: %d is too large (at most %d)" % (limit, MAX_LIMIT))
+    data = control.call(home, "user-processes", username=user, limit=limit)
+    if args["--json"]:
+        print_json(data)
+        return 0
+    sys.stdout.write("%7s %6s %6s %7s %5s  %s\n" % ("PID", "CPU%", "MEM%", "THREADS", "STATE", "COMMAND"))
+    for proc in data["processes"]:
+        sys.stdout.write("%7d %6.1f %6.1f %7d %5s  %s\n" % (proc["pid"], proc["cpu_percent"], proc["memory_percent"],
+                                                          proc["threads"], proc["state"], proc["command"]))
+    if not data["processes"]:
+        sys.stdout.write("(%s has no processes now)\n" % user)
+    return 0

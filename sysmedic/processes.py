@@ -1,0 +1,145 @@
+"""A user's top processes, to name the culprit (issue 10): ``get_user_processes``, the
+processes in a user's alert, ``sysmedic users <user>``.
+
+CPU and memory come from the last sample's two readings (:class:`ProcessWindow`), as shares
+of the whole machine like every other figure; the command line, thread count and state are
+read from ``/proc`` for the few processes shown (at most :data:`MAX_LIMIT`: ~20 us each).
+A command line is cut to :data:`MAX_COMMAND` characters, its control characters escaped, and
+arguments that look like secrets masked (``--password=...``, ``--token abc``, ``user:pw@host``).
+"""
+
+import re
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 50
+MAX_COMMAND = 200
+MASK = "****"
+
+# Words that make an argument a secret: anywhere in its name (PGPASSWORD, --db-token), or for
+# the short ones only as a whole part of it (--pass, --auth, but not --passenger, --author).
+_SECRET_WORD = (r"(?:password|passwd|passphrase|secret|token|api[-_]?key|access[-_]?key|private[-_]?key"
+                r"|credentials?|(?:^|(?<=[-_.]))(?:pass|pwd|auth|key)(?=$|[-_.=:]))")
+_SECRET_NAME = r"[\w.-]*?%s[\w.-]*" % _SECRET_WORD
+# --password=x, password=x, -secret:x, PGPASSWORD=x (the value masked, the key kept)
+_SECRET_ASSIGNED = re.compile(r"^(%s[=:])(.+)$" % _SECRET_NAME, re.IGNORECASE)
+# --password x: the next argument is the secret
+_SECRET_FLAG = re.compile(r"^-%s$" % _SECRET_NAME, re.IGNORECASE)
+# scheme://user:password@host
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/:@\s]*:)([^/@\s]+)(@)")
+
+
+def mask_secrets(args):
+    """``args`` with the values of secret-looking arguments replaced by ``****``."""
+    masked, hide_next = [], False
+    for arg in args:
+        if hide_next:
+            masked.append(MASK)
+            hide_next = False
+            continue
+        assigned = _SECRET_ASSIGNED.match(arg)
+        if assigned:
+            masked.append(assigned.group(1) + MASK)
+            continue
+        if _SECRET_FLAG.match(arg):
+            hide_next = True
+        masked.append(_URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), arg))
+    return masked
+
+
+def escape(text):
+    """Control characters as ``\\n``, ``\\t`` or ``\\xNN``: a command line cannot forge a line."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif code < 32 or code == 127 or 0x80 <= code < 0xa0:
+            out.append("\\x%02x" % code)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def command_line(raw_cmdline, name):
+    """The shown command: the arguments (NUL-separated bytes) masked, joined, escaped, cut; a
+    process without arguments (a kernel thread, a zombie) shows ``[name]``."""
+    args = [part.decode("utf-8", "replace") for part in raw_cmdline.split(b"\0")]
+    while args and not args[-1]:
+        args.pop()
+    text = escape(" ".join(mask_secrets(args))) if args else "[%s]" % escape(name)
+    return text if len(text) <= MAX_COMMAND else text[:MAX_COMMAND - 3] + "..."
+
+
+def _details(proc_root, pid):
+    """``(cmdline bytes, name, threads, state)`` of a process, or None if it is gone."""
+    try:
+        with open("%s/%d/cmdline" % (proc_root, pid), "rb") as handle:
+            cmdline = handle.read(64 * 1024)
+        with open("%s/%d/status" % (proc_root, pid), "rb") as handle:
+            status = handle.read(4096)
+    except OSError:
+        return None
+    fields = {}
+    for line in status.split(b"\n"):
+        key, _, value = line.partition(b":")
+        if key in (b"Name", b"State", b"Threads"):
+            fields[key] = value.strip().decode("utf-8", "replace")
+    try:
+        threads = int(fields.get(b"Threads", "1"))
+    except ValueError:
+        threads = 1
+    return cmdline, fields.get(b"Name", "?"), threads, fields.get(b"State", "?").split(" ")[0]
+
+
+def top_processes(snapshot, uid, limit=DEFAULT_LIMIT, proc_root="/proc"):
+    """A user's processes by CPU (then memory), at most ``limit``: dicts with ``pid``,
+    ``command``, ``cpu_percent``, ``memory_percent`` (shares of the machine), ``threads``,
+    ``state`` and ``start_time`` (epoch seconds). Empty before the second sample."""
+    window = snapshot.window
+    if window is None:
+        return []
+    before, after = window.before.processes, window.after.processes
+    hz, boot, born_after = window.after.cpu_per_second, window.after.boot_time, window.before.now_start_units
+    mem_total = window.after.memory_total or 1
+    pss = window.after.pss or {}
+    rows = []
+    for pid, row in after.items():
+        if row.uid != uid:
+            continue
+        old = before.get(pid)
+        if old is not None and old.start == row.start:
+            used = row.cpu - old.cpu
+        elif row.start >= born_after:
+            used = row.cpu
+        else:
+            used = 0
+        cpu = 100.0 * max(used, 0) / window.capacity if window.capacity > 0 else 0.0
+        memory = 100.0 * pss.get(pid, row.rss * window.after.rss_unit) / mem_total
+        rows.append((cpu, memory, pid, row))
+    rows.sort(key=lambda item: (-item[0], -item[1], item[2]))
+    found = []
+    for cpu, memory, pid, row in rows:
+        if len(found) >= limit:
+            break
+        details = _details(proc_root, pid) if window.after.source == "procfs" else None
+        if details is None and window.after.source == "procfs":
+            continue  # ended since the sample
+        cmdline, name, threads, state = details or (b"", "?", 1, "?")
+        found.append({"pid": pid, "command": command_line(cmdline, name), "cpu_percent": round(cpu, 1),
+                      "memory_percent": round(memory, 1), "threads": threads, "state": state,
+                      "start_time": round(boot + row.start / hz, 3) if hz else None})
+    return found
+
+
+def check_limit(value):
+    """A request's ``limit``: a whole number 1-50 (default 10); ValueError with the reason."""
+    if value is None:
+        return DEFAULT_LIMIT
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("limit must be a whole number from 1 to %d" % MAX_LIMIT)
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValueError("limit must be from 1 to %d" % MAX_LIMIT)
+    return value
+
