@@ -5,6 +5,10 @@ machine grown to ~1000 processes: CPU as a % of one core, and RSS.
 Part 2 (SOAK s, default 600; BENCH_SOAK=0 skips it): clients connect, ask, and leave all the
 time (10 connections per second in bursts); RSS is sampled every 30 s, and the table shows it
 from start to end.
+
+BENCH_CONFIG: a JSON object written as each daemon's config.json (e.g. a notifier configured).
+BENCH_COMPARE: the path of another checkout (say, the release before a change): each run then
+measures its daemon too, one after the other, and the table has both columns and their ratio.
 """
 
 import json
@@ -31,11 +35,18 @@ WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
 SOAK = float(os.environ.get("BENCH_SOAK", "600"))
 
 
-def start_daemon(home, port):
+CONFIG = os.environ.get("BENCH_CONFIG")
+COMPARE = os.environ.get("BENCH_COMPARE")
+
+
+def start_daemon(home, port, root=ROOT):
     with open(os.path.join(home, "websocket.json"), "w") as handle:
         json.dump({"port": port, "host": "127.0.0.1"}, handle)
-    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=ROOT,
+    if CONFIG:
+        with open(os.path.join(home, "config.json"), "w") as handle:
+            json.dump(json.loads(CONFIG), handle)
+    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=root)
+    proc = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(400):
         try:
@@ -45,29 +56,50 @@ def start_daemon(home, port):
     raise SystemExit("daemon did not start")
 
 
+def measure(root):
+    """``(CPU % of a core, RSS MB)`` of one daemon run from the checkout at ``root``."""
+    home = tempfile.mkdtemp(prefix="sysmedic-overhead-")
+    os.chmod(home, 0o700)
+    proc, _ = start_daemon(home, free_port(), root)
+    try:
+        time.sleep(6)  # past start-up and the first periodic sample
+        start, cpu0 = time.time(), cpu_seconds(proc.pid)
+        time.sleep(WINDOW)  # the measuring window
+        return (cpu_seconds(proc.pid) - cpu0) / (time.time() - start) * 100, rss(proc.pid) / 1e6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def overhead():
-    cpu, memory = [], []
+    roots = [ROOT] + ([os.path.abspath(COMPARE)] if COMPARE else [])
+    results = {root: [] for root in roots}
     with ExtraProcesses(1000):
         count = process_count()
         for _ in range(RUNS):
-            home = tempfile.mkdtemp(prefix="sysmedic-overhead-")
-            proc, _ = start_daemon(home, free_port())
-            try:
-                time.sleep(6)  # past start-up and the first periodic sample
-                start, cpu0 = time.time(), cpu_seconds(proc.pid)
-                time.sleep(WINDOW)  # the measuring window
-                cpu.append((cpu_seconds(proc.pid) - cpu0) / (time.time() - start) * 100)
-                memory.append(rss(proc.pid) / 1e6)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
-                shutil.rmtree(home, ignore_errors=True)
-    print("# Daemon overhead, defaults (update_interval 5 s), %d processes, %d runs of %g s" % (count, RUNS, WINDOW))
+            for root in roots:  # interleaved: the same minutes for both
+                results[root].append(measure(root))
+    print("# Daemon overhead, defaults (update_interval 5 s)%s, %d processes, %d runs of %g s"
+          % (" + " + CONFIG if CONFIG else "", count, RUNS, WINDOW))
     print()
-    print("| | median | runs |")
-    print("|---|---:|---|")
-    print("| CPU, %% of one core | %.2f | %s |" % (statistics.median(cpu), ", ".join("%.2f" % c for c in cpu)))
-    print("| RSS, MB | %.1f | %s |" % (statistics.median(memory), ", ".join("%.1f" % m for m in memory)))
+
+    def column(root, index, form):
+        values = [run[index] for run in results[root]]
+        return form % statistics.median(values), ", ".join(form % v for v in values)
+    if not COMPARE:
+        print("| | median | runs |")
+        print("|---|---:|---|")
+        for label, index, form in (("CPU, % of one core", 0, "%.2f"), ("RSS, MB", 1, "%.1f")):
+            print("| %s | %s | %s |" % ((label,) + column(ROOT, index, form)))
+    else:
+        print("| | this tree | %s | ratio | runs (this / other) |" % COMPARE)
+        print("|---|---:|---:|---:|---|")
+        for label, index, form in (("CPU, % of one core", 0, "%.2f"), ("RSS, MB", 1, "%.1f")):
+            mine, theirs = column(ROOT, index, form), column(roots[1], index, form)
+            ratio = (statistics.median(r[index] for r in results[ROOT])
+                     / max(1e-9, statistics.median(r[index] for r in results[roots[1]])))
+            print("| %s | %s | %s | %.2f | %s / %s |" % (label, mine[0], theirs[0], ratio, mine[1], theirs[1]))
     sys.stdout.flush()
 
 

@@ -24,8 +24,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "2"))
 class LiveOnly(ProcSource):
     """The same source with reaped-children time zeroed: what naive per-process tools see."""
 
-    def _scan(self):
-        return {pid: row[:4] + (0,) + row[5:] for pid, row in super()._scan().items()}
+    def _scan(self, *args):
+        return {pid: row[:4] + (0,) + row[5:] for pid, row in super()._scan(*args).items()}
 
 
 def main():

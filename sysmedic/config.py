@@ -243,6 +243,16 @@ def option(default, convert, help, secret=False):
     return field(default=default, metadata={"convert": convert, "help": help, "secret": secret})
 
 
+def severities_option():
+    """A notifier's ``severities``: which alerts it sends."""
+    return option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
+
+
+def events_option():
+    """A notifier's ``events``: which of an alert's events it sends."""
+    return option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+
+
 # -- the option table ---------------------------------------------------------------------------
 
 PERCENT = _int_range(1, 100)
@@ -288,8 +298,8 @@ class Email:
     timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds to wait for the SMTP server")
     ca_file: str = option("", _text, "PEM file of CAs to trust instead of the system store")
     retries: int = option(2, _int_range(0, 10), "attempts after a failed send (1 s, 2 s, 4 s ... apart)")
-    severities: tuple = option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
-    events: tuple = option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+    severities: tuple = severities_option()
+    events: tuple = events_option()
 
 
 @dataclass(frozen=True)
@@ -301,8 +311,8 @@ class Webhook:
     ca_file: str = option("", _text, "PEM file of CAs to trust for https instead of the system store")
     timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds to wait for the receiver")
     retries: int = option(3, _int_range(0, 10), "attempts after a failed POST (1 s, 2 s, 4 s ... apart)")
-    severities: tuple = option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
-    events: tuple = option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+    severities: tuple = severities_option()
+    events: tuple = events_option()
 
 
 @dataclass(frozen=True)
@@ -311,8 +321,8 @@ class Command:
     argv: tuple = option((), _argv, "the program and its arguments, a JSON list (no shell)")
     timeout: float = option(10.0, _duration(1, shortest=1.0), "seconds the program may run before it is killed")
     retries: int = option(0, _int_range(0, 10), "runs after a failed one (1 s, 2 s, 4 s ... apart)")
-    severities: tuple = option(SEVERITIES, _subset(*SEVERITIES), "alert severities to send: critical, warning")
-    events: tuple = option(EVENTS, _subset(*EVENTS), "what to send: open, resolve, reminder")
+    severities: tuple = severities_option()
+    events: tuple = events_option()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def run(args, home):
             return 0
         sys.stdout.write("User usage over the last %s (share of the machine)\n\n" % args["--period"])
         sys.stdout.write("  %-16s %8s %8s %8s %8s %7s %8s\n"
-                         % ("USER", "CPU avg", "CPU max", "MEM avg", "MEM max", "PROCS", "SAMPLES"))
+                         % ("USER", "CPU avg", "CPU max", "MEM avg", "MEM max", "PROCS", "ROWS"))
         for row in rows:
             sys.stdout.write("  %-16s %8.1f %8.1f %8.1f %8.1f %7.1f %8d\n" % (
                 row["username"][:16], row["cpu_avg"] or 0.0, row["cpu_max"] or 0.0, row["memory_avg"] or 0.0,
@@ -53,15 +53,17 @@ def run(args, home):
         sys.stdout.write("No history in the last %s (the daemon records it every monitoring_interval).\n"
                          % args["--period"])
         return 0
-    out = ["System report for the last %s (%d samples, %s to %s)" % (
-        args["--period"], report["samples"], report["first"], report["last"]), ""]
+    out = ["System report for the last %s (%d samples in %d history rows, %s to %s)" % (
+        args["--period"], report["samples"], report["rows"], report["first"], report["last"]),
+        "(max: the highest single sample)", ""]
     for label, key in (("CPU", "cpu"), ("Memory", "memory"), ("Disk", "disk")):
         out.append("  %-7s avg %5.1f%%   max %5.1f%%" % (label, report[key + "_avg"] or 0.0, report[key + "_max"] or 0.0))
     out.append("  Load1   avg %5.2f    max %5.2f" % (report["load1_avg"] or 0.0, report["load1_max"] or 0.0))
+    out.append("  Network avg %s   max %s" % (fmt.rate(report["network_avg"]) or "-", fmt.rate(report["network_max"]) or "-"))
     out.append("")
     total = sum(report["status_samples"].values()) or 1
     for status, count in sorted(report["status_samples"].items(), key=lambda kv: -kv[1]):
-        out.append("  %-13s %5.1f%% of samples" % (status, 100.0 * count / total))
+        out.append("  %-13s %5.1f%% of history rows (the worst status in each)" % (status, 100.0 * count / total))
     opened = report["alerts_opened"]
     out.append("")
     out.append("  Alerts opened: %d (%s); unresolved now: %d" % (

@@ -346,17 +346,19 @@ class Storage:
 
     @_reported
     def system_report(self, since):
-        """Summary of the system history since ``since`` (epoch seconds)."""
+        """Summary of the system history since ``since`` (epoch seconds): averages of the rows'
+        averages, maxima of their maxima; ``samples`` fed ``rows`` rows; ``status_samples``
+        counts rows by the worst status in each."""
         row = self._db.execute(
-            "SELECT COUNT(*), AVG(cpu), MAX(cpu_max), AVG(memory), MAX(memory_max), AVG(disk), MAX(disk),"
-            " AVG(load1), MAX(load1_max), MIN(time), MAX(time) FROM system_history WHERE time >= ?",
-            (since,)).fetchone()
+            "SELECT COALESCE(SUM(samples), 0), COUNT(*), AVG(cpu), MAX(cpu_max), AVG(memory), MAX(memory_max),"
+            " AVG(disk), MAX(disk), AVG(load1), MAX(load1_max), AVG(network), MAX(network_max), MIN(time), MAX(time)"
+            " FROM system_history WHERE time >= ?", (since,)).fetchone()
         statuses = dict(self._db.execute(
             "SELECT status, COUNT(*) FROM system_history WHERE time >= ? GROUP BY status", (since,)))
         severities = dict(self._db.execute(
             "SELECT severity, COUNT(*) FROM alerts WHERE created_at >= ? GROUP BY severity", (since,)))
-        keys = ("samples", "cpu_avg", "cpu_max", "memory_avg", "memory_max", "disk_avg", "disk_max",
-                "load1_avg", "load1_max", "first", "last")
+        keys = ("samples", "rows", "cpu_avg", "cpu_max", "memory_avg", "memory_max", "disk_avg", "disk_max",
+                "load1_avg", "load1_max", "network_avg", "network_max", "first", "last")
         report = dict(zip(keys, row))
         report["status_samples"] = statuses
         report["alerts_opened"] = severities
