@@ -379,6 +379,10 @@ class WebSocketSettings:
     max_pending_bytes: int = option(262144, _int_range(4096, 1 << 28), "... and their bytes: past either, TCP pushes back")
     rate_limit: float = option(20.0, _float_range(0.1, 100000), "requests per second per client ...")
     rate_burst: int = option(40, _int_range(1, 100000), "... with bursts of this many")
+    metrics: bool = option(False, _boolean, "serve GET /metrics (Prometheus text format)")
+    metrics_token_file: str = option("", _text, "file (0600) holding the bearer token /metrics requires")
+    metrics_public: bool = option(False, _boolean, "serve /metrics without a token on a non-loopback address")
+    metrics_max_users: int = option(50, _int_range(1, 10000), "users named in /metrics at most (the rest: user=\"other\")")
 
 
 SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "alerts": Alerts, "email": Email,

@@ -27,6 +27,7 @@ from .. import __version__, logs
 from ..collect import make_collector
 from ..errors import SysMedicError
 from ..home import ensure_home
+from ..metrics import render as render_metrics
 from ..notify import notifiers
 from ..osinfo import os_name
 from ..resources import read_text
@@ -170,7 +171,8 @@ class Daemon:
         config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
-                               heartbeat_every=self.systemd.ping_every())
+                               heartbeat_every=self.systemd.ping_every(),
+                               max_users=websocket.metrics_max_users)
         self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
                              self.writer, self.notifiers, config,
                              lambda websocket: self.settings.public_host(websocket).host, self.started,
@@ -324,8 +326,23 @@ class Daemon:
         context = ServerContext(settings, __version__, self.registry, self.stop,
                                 secret=lambda: self.secret.bytes(), state=lambda: self.shared.state(),
                                 health_of=lambda listening: self.health.report(listening),
-                                page=lambda: self.page)
+                                page=lambda: self.page, metrics=self._metrics_text)
         return Server((settings.host, settings.port), context)
+
+    def _metrics_text(self):
+        """The ``/metrics`` exposition from the last State (None before the first sample)."""
+        state = self.shared.state()
+        sampler = self.sampler
+        if state is None or sampler.last_sample is None:
+            return None
+        window = state.snapshot.window
+        daemon = {"sample_age": time.monotonic() - sampler.last_sample, "clients": self.registry.count(),
+                  "dropped": self.registry.dropped(), "evicted": self.registry.evicted,
+                  "notifiers": [(n.name, n.sent, n.failed) for n in self.notifiers],
+                  "histogram": sampler.durations, "users": sampler.user_cpu.view,
+                  "network_bytes": sum(window.after.network.values()) if window is not None else 0,
+                  "alerts_open": dict(state.alerts.open_by_severity) if state.alerts else {}}
+        return render_metrics(state, daemon)
 
     def _alert_opened(self, record, state):
         self.broadcaster.publish("alert", protocol.alert(state, record), droppable=False)

@@ -16,6 +16,7 @@ from ..analysis.alerts import diff
 from ..analysis.assess import assess
 from ..analysis.history import HistoryWindow
 from ..analysis.status import visible_users
+from ..metrics import Histogram, UserCounters
 from ..processes import top_processes
 from ..server import protocol
 from .state import State
@@ -37,7 +38,7 @@ class Sampler:
     """
 
     def __init__(self, collector, config, shared, writer, broadcaster, system_name, version,
-                 active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None):
+                 active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None, max_users=50):
         self._collector = collector
         self._config = config
         self._shared = shared
@@ -54,6 +55,8 @@ class Sampler:
         self._last_reminders = None
         self._heartbeat = heartbeat or (lambda: None)
         self._heartbeat_every = heartbeat_every
+        self.user_cpu = UserCounters(max_users)  # per-user CPU seconds for /metrics
+        self.durations = Histogram()     # how long reading each sample took, for /metrics
         self.last_sample = None      # monotonic time of the last good sample
         self.last_snapshot = None
         self.last_collect_ms = None
@@ -71,6 +74,8 @@ class Sampler:
         assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
         users = tuple(visible_users(snapshot.users, config.filtering))
         state = State(snapshot, assessment, users, config, None, self._system_name, self._version)
+        self.user_cpu.add(snapshot, users)  # before the State is seen: a scrape matches get_user_metrics
+        self.durations.observe(snapshot.collect_seconds)
         self._shared.publish(state)  # readers get it with the current alert summary attached
         self._broadcaster.publish("system_update", protocol.system_update(state))
         to_open, to_resolve = diff(self._active, assessment.conditions)

@@ -23,6 +23,7 @@ class AlertSummary:
     unresolved: int
     total: int
     recent: Tuple[str, ...]    # newest first, at most 10
+    open_by_severity: Tuple[Tuple[str, int], ...] = ()  # (severity, unresolved count)
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ class Registry:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.evicted = 0
+        self._dropped_gone = 0  # messages dropped for clients that have left
 
     def reserve(self):
         """Take a slot for a connection about to upgrade; False when the server is full."""
@@ -130,10 +131,17 @@ class Registry:
 
     def remove(self, client):
         with self._lock:
-            self._clients.discard(client)
+            if client in self._clients:
+                self._clients.discard(client)
+                self._dropped_gone += client.dropped
             if client.kicked and client.kicked[0] == POLICY_VIOLATION:
                 self.evicted += 1
             self._changed.notify_all()
+
+    def dropped(self):
+        """Messages dropped since start for clients that did not read (left or connected)."""
+        with self._lock:
+            return self._dropped_gone + sum(client.dropped for client in self._clients)
 
     def count(self):
         with self._lock:

@@ -20,7 +20,7 @@ stand-in (the conformance echo server does).
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 
 @dataclass
@@ -34,6 +34,7 @@ class ServerContext:
     health_of: Callable[[Any], Tuple[int, dict]]
     page: Callable[[], bytes]
     clock: Callable[[], float] = field(default=time.time)
+    metrics: Callable[[], Optional[str]] = field(default=lambda: None)
 
     def health(self):
         """``(status, body)`` of ``/health`` for this listener's settings."""

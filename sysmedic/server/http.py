@@ -18,6 +18,7 @@ import base64
 import binascii
 import errno
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from .admission import Admission, refuse
+from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .clients import Client
 from .session import serve_client
 
@@ -237,6 +239,35 @@ class Handler(BaseHTTPRequestHandler):
         body.update(http_connections=admission.count(), http_connections_dropped=admission.evicted + admission.refused)
         self._json(code, body)
 
+    def _metrics(self, url):
+        """``/metrics`` (Prometheus text 0.0.4) when ``metrics`` is on in websocket.json. With a
+        ``metrics_token_file`` a bearer token is required (compared in constant time); without
+        one it answers only on a loopback listener, or when ``metrics_public`` says so."""
+        settings = self.app.settings
+        if not settings.metrics:
+            return self._json(404, {"error": "Not found"})
+        if settings.metrics_token_file:
+            try:
+                token = read_token(settings.metrics_token_file)
+            except OSError as err:
+                log.error("/metrics refused: %s", err)
+                return self._json(500, {"error": "metrics token file unusable (see the daemon's log)"})
+            scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), token):
+                return self._json(401, {"error": "Invalid token"}, headers={"WWW-Authenticate": "Bearer"})
+        elif not (settings.metrics_public or is_loopback(settings.host)):
+            return self._json(403, {"error": "metrics on a public address need metrics_token_file or metrics_public"})
+        text = self.app.metrics()
+        if text is None:
+            return self._json(503, {"error": "no sample yet"})
+        payload = text.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", METRICS_CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(payload)
+
     def _page(self, url):
         """The browser client (package data; it holds no data and needs no secret)."""
         payload = self.app.page()
@@ -312,10 +343,36 @@ class Handler(BaseHTTPRequestHandler):
                      conn.close_code or conn.closed_by_us() or conn.ws.close_reason)
 
 
+def is_loopback(host):
+    """Whether a listener bound to ``host`` is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def read_token(path):
+    """The bearer token in ``path`` (its first line, stripped), as bytes. :raises OSError:
+    naming the file when it cannot be read, is empty, or others may read it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if mode & 0o077:
+            raise OSError("%s: others may read it (mode %o; make it 0600)" % (path, mode & 0o777))
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    token = data.split(b"\n", 1)[0].strip()
+    if not token:
+        raise OSError("%s: empty" % path)
+    return token
+
+
 # GET path -> handler method: adding an HTTP route is a method above and one entry here.
 ROUTES = {
     "/": Handler._page,
     "/health": Handler._health,
+    "/metrics": Handler._metrics,
     "/ws": Handler._websocket,
 }
 

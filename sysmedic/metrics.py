@@ -1,0 +1,155 @@
+"""``GET /metrics``: the daemon's figures in the Prometheus text exposition format 0.0.4.
+
+Built from the last published State and the daemon's own counters (a scrape never waits for
+the sampler). Names follow Prometheus conventions: base units (seconds, bytes, ratios 0-1),
+``_total`` for counters, a HELP and a TYPE line per family. Per-user series are bounded:
+:class:`UserCounters` keeps each user's CPU seconds as a counter that only grows (the same
+accounting as the WebSocket figures, so ``rate()`` equals what clients see) and exposes at
+most ``max_users`` users by name; the set fills by CPU and then stays, so the rest, summed
+under ``user="other"``, only grows too.
+"""
+
+import math
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SAMPLE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+STATUSES = ("Light Usage", "Medium Usage", "Heavy Load")
+
+
+class UserCounters:
+    """Cumulative CPU seconds per user, fed one Snapshot at a time (the sampler's thread)."""
+
+    def __init__(self, max_users=50):
+        self.max_users = max_users
+        self._seconds = {}
+        self._named = []        # users exposed by name, in the order they got a place
+        self.other = 0.0        # CPU seconds of everyone else
+        self.view = ((), 0.0)   # ((user, seconds) ..., other): swapped whole after each sample
+
+    def add(self, snapshot, users=None):
+        """Count ``users`` (default the snapshot's) over the snapshot's window."""
+        capacity = snapshot.interval * snapshot.system.cpu_cores
+        if snapshot.warming_up or capacity <= 0:
+            return
+        for user in sorted(snapshot.users if users is None else users, key=lambda u: -(u.cpu_percent or 0.0)):
+            used = (user.cpu_percent or 0.0) / 100.0 * capacity
+            if user.username in self._seconds:
+                self._seconds[user.username] += used
+            elif len(self._named) < self.max_users and used > 0:
+                self._named.append(user.username)
+                self._seconds[user.username] = used
+            else:
+                self.other += used
+        self.view = (tuple((name, self._seconds[name]) for name in self._named), self.other)
+
+
+class Histogram:
+    """A cumulative histogram of observations in seconds (the sampler's durations)."""
+
+    def __init__(self, buckets=SAMPLE_BUCKETS):
+        self.buckets = buckets
+        self.counts = [0] * len(buckets)
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, value):
+        for index, bound in enumerate(self.buckets):
+            if value <= bound:
+                self.counts[index] += 1
+        self.count += 1
+        self.sum += value
+
+
+def _value(number):
+    if number is None or (isinstance(number, float) and math.isnan(number)):
+        return "NaN"
+    if isinstance(number, bool):
+        return "1" if number else "0"
+    if isinstance(number, int):
+        return str(number)
+    return repr(float(number))
+
+
+def _label(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Exposition:
+    def __init__(self):
+        self.lines = []
+
+    def family(self, name, kind, help_text, samples):
+        """``samples``: ``[(labels dict or None, value)]`` (a histogram passes its own names)."""
+        self.lines.append("# HELP %s %s" % (name, help_text.replace("\\", "\\\\").replace("\n", " ")))
+        self.lines.append("# TYPE %s %s" % (name, kind))
+        for labels, value, *suffix in samples:
+            series = name + (suffix[0] if suffix else "")
+            if labels:
+                series += "{%s}" % ",".join('%s="%s"' % (key, _label(val)) for key, val in labels.items())
+            self.lines.append("%s %s" % (series, _value(value)))
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+def render(state, daemon):
+    """The exposition text. ``daemon`` holds the daemon's own figures: ``sample_age``,
+    ``clients``, ``dropped``, ``evicted``, ``notifiers`` ([(name, sent, failed)]),
+    ``histogram`` (a :class:`Histogram`), ``users`` (a :class:`UserCounters` view),
+    ``network_bytes`` (cumulative) and ``alerts_open`` ({severity: count})."""
+    out = Exposition()
+    snapshot, system = state.snapshot, state.snapshot.system
+    out.family("sysmedic_cpu_usage_ratio", "gauge", "Busy share of the machine's CPU capacity (0-1).",
+               [(None, None if system.cpu_usage is None else system.cpu_usage / 100.0)])
+    out.family("sysmedic_cpu_cores", "gauge", "CPU cores.", [(None, system.cpu_cores)])
+    out.family("sysmedic_memory_total_bytes", "gauge", "Memory in all.", [(None, system.memory_total)])
+    out.family("sysmedic_memory_available_bytes", "gauge", "Memory available (MemAvailable).",
+               [(None, system.memory_available)])
+    out.family("sysmedic_memory_usage_ratio", "gauge", "Share of memory not available (0-1).",
+               [(None, system.memory_usage / 100.0)])
+    out.family("sysmedic_disk_usage_ratio", "gauge", "Share of the root filesystem used (0-1).",
+               [(None, system.disk_usage / 100.0)])
+    out.family("sysmedic_load_average", "gauge", "Load average over 1, 5 and 15 minutes.",
+               [({"period": period}, value) for period, value in zip(("1m", "5m", "15m"), system.load_avg)])
+    out.family("sysmedic_network_bytes_total", "counter", "Bytes received and sent on non-loopback interfaces.",
+               [(None, daemon["network_bytes"])])
+    out.family("sysmedic_uptime_seconds", "gauge", "Seconds since the machine booted.", [(None, system.uptime)])
+    out.family("sysmedic_status", "gauge", "The status label now: 1 for the current one.",
+               [({"status": label}, int(label == state.assessment.status)) for label in STATUSES])
+    out.family("sysmedic_alerts_open", "gauge", "Alerts open, by severity.",
+               [({"severity": severity}, daemon["alerts_open"].get(severity, 0))
+                for severity in ("critical", "warning")])
+    named, other = daemon["users"]
+    out.family("sysmedic_user_cpu_seconds_total", "counter",
+               "CPU seconds used by a user's processes (the same accounting as get_user_metrics).",
+               [({"user": name}, seconds) for name, seconds in named] + [({"user": "other"}, other)])
+    shown = {name for name, _ in named}
+    users = [u for u in snapshot.users if u.username in shown]
+    total = system.memory_total
+    out.family("sysmedic_user_memory_bytes", "gauge", "A user's memory (PSS where readable, else RSS).",
+               [({"user": u.username}, round(u.memory_percent / 100.0 * total)) for u in users])
+    out.family("sysmedic_user_processes", "gauge", "A user's processes.",
+               [({"user": u.username}, u.processes) for u in users])
+    persistent = {(p.username, p.metric) for p in state.assessment.persistent}
+    out.family("sysmedic_user_persistent", "gauge", "1 while a user is persistently above a threshold.",
+               [({"user": u.username, "metric": metric}, int((u.username, metric) in persistent))
+                for u in users for metric in ("cpu", "memory")])
+    histogram = daemon["histogram"]
+    samples = [({"le": repr(bound)}, count, "_bucket") for bound, count in zip(histogram.buckets, histogram.counts)]
+    samples += [({"le": "+Inf"}, histogram.count, "_bucket"), (None, histogram.sum, "_sum"),
+                (None, histogram.count, "_count")]
+    out.family("sysmedic_sample_duration_seconds", "histogram", "How long reading a sample took.", samples)
+    out.family("sysmedic_last_sample_age_seconds", "gauge", "Seconds since the last sample.",
+               [(None, daemon["sample_age"])])
+    out.family("sysmedic_websocket_clients", "gauge", "WebSocket clients connected.", [(None, daemon["clients"])])
+    out.family("sysmedic_messages_dropped_total", "counter", "Messages dropped for clients that did not read.",
+               [(None, daemon["dropped"])])
+    out.family("sysmedic_clients_evicted_total", "counter", "Clients evicted for not reading.",
+               [(None, daemon["evicted"])])
+    out.family("sysmedic_exit_records_lost_total", "counter", "Kernel exit-record socket overflows since start.",
+               [(None, snapshot.exits_lost)])
+    out.family("sysmedic_notifications_sent_total", "counter", "Alert notices delivered, by notifier.",
+               [({"notifier": name}, sent) for name, sent, _failed in daemon["notifiers"]])
+    out.family("sysmedic_notifications_failed_total", "counter", "Alert notices given up, by notifier.",
+               [({"notifier": name}, failed) for name, _sent, failed in daemon["notifiers"]])
+    return out.text()
