@@ -6,6 +6,7 @@ command -v openrc-run >/dev/null 2>&1 || need="$need openrc"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+command -v promtool >/dev/null 2>&1 || need="$need prometheus"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "note: cannot install$need here (not root, or no apt-get); tests that need them will be skipped"

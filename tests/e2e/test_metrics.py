@@ -4,10 +4,13 @@ and a per-user CPU counter that grows with what get_user_metrics shows."""
 import os
 import pwd
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+
+import pytest
 
 from .harness import Client, wait_for
 
@@ -75,3 +78,13 @@ def test_a_public_listener_without_a_token_refuses_unless_told(make_daemon):
     assert scrape(daemon)[0] == 403
     public = make_daemon(websocket={"metrics": True, "host": "0.0.0.0", "metrics_public": True})
     wait_for(lambda: scrape(public)[0] == 200, 20, interval=0.2, what="a sample")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (Debian's prometheus; make system-deps as root)")
+def test_promtool_accepts_a_live_scrape(make_daemon):
+    daemon = make_daemon(websocket={"metrics": True})
+    wait_for(lambda: scrape(daemon)[0] == 200, 20, interval=0.2, what="a sample")
+    text = scrape(daemon)[2]
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), (
+        checked.stdout + checked.stderr)
