@@ -88,3 +88,21 @@ def test_promtool_accepts_a_live_scrape(make_daemon):
     checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), (
         checked.stdout + checked.stderr)
+
+
+def test_every_metric_the_grafana_dashboard_queries_is_in_a_live_scrape(make_daemon):
+    """packaging/grafana/sysmedic-dashboard.json names only metrics /metrics really exports."""
+    import json
+    from ..conftest import ROOT
+    with open(os.path.join(ROOT, "packaging", "grafana", "sysmedic-dashboard.json")) as handle:
+        dashboard = json.load(handle)
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    expressions += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    names = {name for expr in expressions for name in re.findall(r"\bsysmedic_[a-z0-9_]+", expr)}
+    assert len(names) >= 15, names
+    daemon = make_daemon(websocket={"metrics": True})
+    wait_for(lambda: scrape(daemon)[0] == 200, 20, interval=0.2, what="a sample")
+    exported = {line.split("{")[0].split(" ")[0] for line in scrape(daemon)[2].splitlines() if not line.startswith("#")}
+    assert names <= exported, sorted(names - exported)
+    with open(os.path.join(ROOT, "packaging", "prometheus", "sysmedic-scrape.yml")) as handle:
+        assert "metrics_path: /metrics" in handle.read()
