@@ -286,7 +286,4 @@ def summary(storage):
     """The AlertSummary of ``storage`` now (for ``get_alerts``)."""
     unresolved, total = storage.alert_counts()
     recent = tuple(record.message for record in storage.alerts(limit=RECENT))
-    by_severity = {}
-    for record in storage.alerts(unresolved=True, limit=10000):
-        by_severity[record.severity] = by_severity.get(record.severity, 0) + 1
-    return AlertSummary(unresolved, total, recent, tuple(sorted(by_severity.items())))
+    return AlertSummary(unresolved, total, recent, storage.open_by_severity())

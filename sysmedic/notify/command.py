@@ -7,7 +7,9 @@ retries with backoff.
 import json
 import logging
 import os
+import selectors
 import subprocess
+import time
 
 from .base import Notifier, NotifyError, payload
 
@@ -39,17 +41,43 @@ def environment(data):
 
 def run(settings, data):
     """Run ``settings.argv`` for ``data``. :raises NotifyError: when it cannot start, times out
-    or exits non-zero (with the start of what it printed)."""
+    or exits non-zero (with the start of what it printed). Its output is read as it comes and
+    all but the first :data:`MAX_OUTPUT_SHOWN` bytes dropped: a chatty program cannot grow the
+    daemon."""
     program = settings.argv[0]
+    deadline = time.monotonic() + settings.timeout
     try:
-        done = subprocess.run(list(settings.argv), input=json.dumps(data).encode("utf-8"), env=environment(data),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=settings.timeout,
-                              close_fds=True, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        raise NotifyError("%s: killed after %gs" % (program, settings.timeout))
+        proc = subprocess.Popen(list(settings.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=environment(data), close_fds=True,
+                                start_new_session=True)
     except OSError as err:
         raise NotifyError("%s: cannot run: %s" % (program, err.strerror or err))
-    output = done.stdout[:MAX_OUTPUT_SHOWN].decode("utf-8", "replace").strip().replace("\n", " ")
-    if done.returncode != 0:
-        raise NotifyError("%s: exit status %d%s" % (program, done.returncode, (": " + output) if output else ""))
+    kept = b""
+    try:
+        try:
+            proc.stdin.write(json.dumps(data).encode("utf-8"))
+            proc.stdin.close()
+        except BrokenPipeError:  # it did not read its input: its exit status says the rest
+            pass
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise NotifyError("%s: killed after %gs" % (program, settings.timeout))
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                kept = (kept + chunk)[:MAX_OUTPUT_SHOWN]
+        status = proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise NotifyError("%s: killed after %gs" % (program, settings.timeout))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    output = kept.decode("utf-8", "replace").strip().replace("\n", " ")
+    if status != 0:
+        raise NotifyError("%s: exit status %d%s" % (program, status, (": " + output) if output else ""))
     log.info("command %s: exit status 0", program)

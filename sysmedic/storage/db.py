@@ -306,6 +306,12 @@ class Storage:
         return [_alert(row) for row in self._db.execute(query, args)]
 
     @_reported
+    def open_by_severity(self):
+        """``((severity, open alerts), ...)`` sorted by severity."""
+        return tuple(self._db.execute("SELECT severity, COUNT(*) FROM alerts WHERE resolved_at IS NULL"
+                                      " GROUP BY severity ORDER BY severity"))
+
+    @_reported
     def alert_counts(self):
         """``(unresolved, total)``."""
         row = self._db.execute("SELECT COUNT(*) - COUNT(resolved_at), COUNT(*) FROM alerts").fetchone()

@@ -81,7 +81,9 @@ def test_manual_resolution(store):
     with pytest.raises(NotFound):
         store.resolve(999)
     assert [r.id for r in store.alerts(unresolved=True)] == [b.id]
+    assert store.open_by_severity() == (("warning", 1),)
     assert [r.id for r in store.resolve_all(now=5)] == [b.id]
+    assert store.open_by_severity() == ()
     assert store.alert_counts() == (0, 2)
     assert {r.resolved_by for r in store.alerts()} == {"manual"}
 
