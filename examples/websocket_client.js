@@ -2,18 +2,29 @@
 // SysMedic WebSocket client for Node.js: live metrics and alerts, and every request type.
 //
 //   node websocket_client.js "sysmedic://SECRET@HOST:8060/"
+//   node websocket_client.js "sysmedics://SECRET@HOST:8060/" --cafile ca.pem   (TLS on: wss://)
 //   node websocket_client.js "ws://HOST:8060/ws" --secret SECRET
 //   node websocket_client.js URL --command ping --command info    (print replies, then exit)
 //
 // Interactive commands: info, alerts, users, config, ping, help, quit. Uses the `ws` package
 // (npm install ws) or Node's built-in WebSocket (Node 22+). Reconnects with backoff; exits
-// with status 3 and a clear message when the secret is wrong or was rotated.
+// with status 3 and a clear message when the secret is wrong or was rotated, 4 when the
+// server's TLS certificate is not trusted (--cafile with the ws package; NODE_EXTRA_CA_CERTS
+// works for both).
 'use strict';
 
+const fs = require('fs');
 const readline = require('readline');
 
 const COMMANDS = { info: 'get_system_info', alerts: 'get_alerts', users: 'get_user_metrics', config: 'get_config', ping: 'ping' };
 const SECRET_ROTATED = 4001;
+// Node's codes for a certificate that does not verify (tls.TLSSocket authorizationError).
+const CERT_ERRORS = /^(UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+function fatal(text, code) {
+  console.error(`websocket_client.js: ${text}`);
+  process.exit(code);
+}
 
 function loadWebSocket() {
   try {
@@ -26,8 +37,8 @@ function loadWebSocket() {
 }
 
 function endpoint(url, secret) {
-  const m = /^sysmedic:\/\/([^@/]+)@(\[[^\]]+\]|[^/:]+)(?::(\d+))?\/?$/.exec(url);
-  if (m) return `ws://${m[2]}:${m[3] || 8060}/ws?secret=${encodeURIComponent(decodeURIComponent(m[1]))}`;
+  const m = /^sysmedic(s?):\/\/([^@/]+)@(\[[^\]]+\]|[^/:]+)(?::(\d+))?\/?$/.exec(url);
+  if (m) return `ws${m[1]}://${m[3]}:${m[4] || 8060}/ws?secret=${encodeURIComponent(decodeURIComponent(m[2]))}`;
   if (/^wss?:\/\//.test(url)) {
     if (!secret) return url;
     const parsed = new URL(url);
@@ -35,7 +46,7 @@ function endpoint(url, secret) {
     parsed.searchParams.set('secret', secret);
     return parsed.toString();
   }
-  throw new Error(`unsupported URL ${JSON.stringify(url)}: use sysmedic://SECRET@HOST:PORT/ or ws://HOST:PORT/ws`);
+  throw new Error(`unsupported URL ${JSON.stringify(url)}: use sysmedic[s]://SECRET@HOST:PORT/ or ws[s]://HOST:PORT/ws`);
 }
 
 function describe(message) {
@@ -55,15 +66,16 @@ function describe(message) {
 }
 
 function parseArgs(argv) {
-  const args = { url: null, secret: null, commands: [] };
+  const args = { url: null, secret: null, cafile: null, commands: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--secret') args.secret = argv[++i];
+    else if (argv[i] === '--cafile') args.cafile = argv[++i];
     else if (argv[i] === '--command' || argv[i] === '-c') args.commands.push(argv[++i]);
     else if (!args.url) args.url = argv[i];
   }
   const unknown = args.commands.filter((c) => !COMMANDS[c]);
   if (!args.url || unknown.length) {
-    console.error('usage: websocket_client.js URL [--secret S] [--command info|alerts|users|config|ping ...]');
+    console.error('usage: websocket_client.js URL [--secret S] [--cafile CA.pem] [--command info|alerts|users|config|ping ...]');
     process.exit(2);
   }
   return args;
@@ -74,12 +86,16 @@ function main() {
   let url;
   try { url = endpoint(args.url, args.secret); } catch (err) { console.error(`websocket_client.js: ${err.message}`); process.exit(2); }
   const { kind, WebSocket } = loadWebSocket();
+  let options;
+  if (args.cafile) {
+    if (kind !== 'ws') fatal('--cafile needs the ws package; with Node\'s own WebSocket set NODE_EXTRA_CA_CERTS', 2);
+    try { options = { ca: fs.readFileSync(args.cafile) }; } catch (err) { fatal(`--cafile: ${err.message}`, 2); }
+  }
   const scripted = args.commands.length > 0;
   let ws = null;
   let counter = 0;
   let backoff = 1000;
   const pending = new Set();
-  const fatal = (text, code) => { console.error(`websocket_client.js: ${text}`); process.exit(code); };
 
   const send = (type) => {
     const request_id = `req_${++counter}_${Date.now()}`;
@@ -88,7 +104,7 @@ function main() {
   };
 
   const connect = () => {
-    ws = new WebSocket(url);
+    ws = kind === 'ws' ? new WebSocket(url, options) : new WebSocket(url);
     let opened = false;
     const onMessage = (raw) => {
       const message = JSON.parse(typeof raw === 'string' ? raw : raw.toString());
@@ -114,7 +130,12 @@ function main() {
         if (res.statusCode === 401) fatal("Invalid secret: get the current URL with 'sysmedic websocket status'", 3);
         ws.emit('error', new Error(`HTTP ${res.statusCode}`));
       });
-      ws.on('error', (err) => { if (!opened) console.error(`connection failed: ${err.message}`); });
+      ws.on('error', (err) => {
+        if (!opened && CERT_ERRORS.test(err.code || '')) {
+          fatal(`the server's certificate is not trusted (${err.message}): pass the CA that signed it with --cafile`, 4);
+        }
+        if (!opened) console.error(`connection failed: ${err.message}`);
+      });
       ws.on('close', (code) => onClose(code));
     } else {
       ws.onopen = onOpen;

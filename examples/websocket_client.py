@@ -3,6 +3,7 @@
 
 Usage:
   websocket_client.py "sysmedic://SECRET@HOST:8060/"
+  websocket_client.py "sysmedics://SECRET@HOST:8060/" --cafile ca.pem   (TLS on: wss://)
   websocket_client.py "ws://HOST:8060/ws" --secret SECRET
   websocket_client.py URL --command ping --command info     (scripted: print replies, then exit)
 
@@ -13,13 +14,18 @@ in the background (Ctrl-C or SIGTERM end it cleanly). Ctrl-D on a terminal quits
 Needs websocket-client (pip install websocket-client). Reconnects with backoff when the
 connection drops; exits with a clear message when the secret is wrong or was rotated.
 
-Exit status: 0 normal, 2 bad URL, 3 invalid or rotated secret, 130 Ctrl-C, 143 SIGTERM.
+A sysmedics:// URL (the daemon has TLS on) connects with wss://; the server's certificate is
+checked against the system's CAs, or the one given with --cafile.
+
+Exit status: 0 normal, 2 bad URL, 3 invalid or rotated secret, 4 server certificate not
+trusted, 130 Ctrl-C, 143 SIGTERM.
 """
 
 import argparse
 import json
 import queue
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -44,13 +50,15 @@ class Fatal(Exception):
 
 
 def ws_url(url, secret=None):
-    """The ws:// endpoint for a ``sysmedic://secret@host:port/`` or ``ws://`` URL."""
+    """The ws:// (or wss://) endpoint for a ``sysmedic://secret@host:port/`` (``sysmedics://``
+    with TLS) or ``ws://`` / ``wss://`` URL."""
     parts = urlsplit(url)
-    if parts.scheme == "sysmedic":
+    if parts.scheme in ("sysmedic", "sysmedics"):
         if not parts.username or not parts.hostname:
-            raise ValueError("a sysmedic:// URL needs a secret and a host: sysmedic://SECRET@HOST:8060/")
+            raise ValueError("a %s:// URL needs a secret and a host: %s://SECRET@HOST:8060/" % (parts.scheme, parts.scheme))
         host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
-        return "ws://%s:%d/ws?secret=%s" % (host, parts.port or 8060, quote(parts.username, safe=""))
+        scheme = "wss" if parts.scheme == "sysmedics" else "ws"
+        return "%s://%s:%d/ws?secret=%s" % (scheme, host, parts.port or 8060, quote(parts.username, safe=""))
     if parts.scheme in ("ws", "wss"):
         if secret:
             joiner = "&" if parts.query else "?"
@@ -58,7 +66,7 @@ def ws_url(url, secret=None):
             return "%s://%s%s%s%ssecret=%s" % (parts.scheme, parts.netloc, path,
                                               "?" + parts.query if parts.query else "", joiner, quote(secret, safe=""))
         return url
-    raise ValueError("unsupported URL %r: use sysmedic://SECRET@HOST:PORT/ or ws://HOST:PORT/ws" % url)
+    raise ValueError("unsupported URL %r: use sysmedic[s]://SECRET@HOST:PORT/ or ws[s]://HOST:PORT/ws" % url)
 
 
 def describe(message):
@@ -84,14 +92,14 @@ def describe(message):
 class Session:
     """One connection: a reader thread prints what arrives; the caller sends requests."""
 
-    def __init__(self, url, out):
+    def __init__(self, url, out, sslopt=None):
         self.out = out
         self.replies = {}
         self.closed = threading.Event()
         self.welcomed = threading.Event()
         self.close_code = None
         self.counter = 0
-        self.ws = websocket.create_connection(url, timeout=10, enable_multithread=True)
+        self.ws = websocket.create_connection(url, timeout=10, enable_multithread=True, sslopt=sslopt)
         self.ws.settimeout(None)
         self.thread = threading.Thread(target=self._read, name="reader", daemon=True)
         self.thread.start()
@@ -130,10 +138,13 @@ class Session:
             pass
 
 
-def connect(url, out):
+def connect(url, out, cafile=None):
     """A Session, or :class:`Fatal` for errors that reconnecting cannot fix."""
     try:
-        return Session(url, out)
+        return Session(url, out, {"ca_certs": cafile} if cafile else None)
+    except ssl.SSLCertVerificationError as err:
+        raise Fatal("the server's certificate is not trusted (%s): pass the CA that signed it with --cafile"
+                    % (err.verify_message or err.reason), 4)
     except websocket.WebSocketBadStatusException as err:
         if err.status_code == 401:
             raise Fatal("Invalid secret: get the current URL with 'sysmedic websocket status'", 3)
@@ -224,7 +235,8 @@ def _terminate(signum, frame):
 
 def main(argv=None, stdin=sys.stdin, out=sys.stdout):
     parser = argparse.ArgumentParser(description="SysMedic WebSocket client")
-    parser.add_argument("url", help='sysmedic://SECRET@HOST:PORT/ or ws://HOST:PORT/ws')
+    parser.add_argument("url", help='sysmedic[s]://SECRET@HOST:PORT/ or ws[s]://HOST:PORT/ws')
+    parser.add_argument("--cafile", help="PEM file of the CA to trust for a TLS server (default: the system's)")
     parser.add_argument("--secret", help="the secret, with a ws:// URL")
     parser.add_argument("--command", "-c", action="append", choices=sorted(COMMANDS),
                         help="send this request, print the reply, exit when all are answered (repeatable)")
@@ -242,7 +254,7 @@ def main(argv=None, stdin=sys.stdin, out=sys.stdout):
     try:
         while True:
             try:
-                session = connect(url, out)
+                session = connect(url, out, args.cafile)
             except (websocket.WebSocketException, OSError) as err:
                 if args.command:
                     raise Fatal("cannot connect: %s" % err, 1)

@@ -383,6 +383,12 @@ class WebSocketSettings:
     metrics_token_file: str = option("", _text, "file (0600) holding the bearer token /metrics requires")
     metrics_public: bool = option(False, _boolean, "serve /metrics without a token on a non-loopback address")
     metrics_max_users: int = option(50, _int_range(1, 10000), "users named in /metrics at most (the rest: user=\"other\")")
+    tls_cert_file: str = option("", _text, "PEM certificate (chain): with tls_key_file, serve HTTPS and WSS")
+    tls_key_file: str = option("", _text, "PEM private key of tls_cert_file (not encrypted; 0600)")
+
+    @property
+    def tls(self):
+        return bool(self.tls_cert_file)
 
 
 SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "alerts": Alerts, "email": Email,
@@ -439,7 +445,11 @@ def _names_or_error(name, source):
 
 
 def websocket_from_dict(raw, source=WEBSOCKET_FILE):
-    return _convert(WebSocketSettings, raw, source, "")
+    settings = _convert(WebSocketSettings, raw, source, "")
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        missing = "tls_key_file" if settings.tls_cert_file else "tls_cert_file"
+        raise ConfigError(source, missing, "needed too: TLS takes both tls_cert_file and tls_key_file")
+    return settings
 
 
 def read_json(path):

@@ -7,6 +7,8 @@ command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
 command -v promtool >/dev/null 2>&1 || need="$need prometheus"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+command -v certutil >/dev/null 2>&1 || need="$need libnss3-tools"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "note: cannot install$need here (not root, or no apt-get); tests that need them will be skipped"

@@ -57,7 +57,8 @@ def run(args, home):
     lines = ["Daemon:         %s" % ("running (pid %d)" % info["pid"] if info else "stopped"),
              "Configuration:  %s" % ("enabled, port %d" % settings.port if settings.enabled else "disabled")]
     if info and info["listening"]:
-        lines += ["Connection:     listening on %s:%d" % (info["bind"], info["port"]),
+        lines += ["Connection:     listening on %s:%d%s" % (info["bind"], info["port"],
+                                                          " (TLS)" if info.get("tls") else ""),
                   "Clients:        %d" % info["clients"],
                   "URL:            %s" % info["url"],
                   "WebSocket URL:  %s" % info["ws_url"]]

@@ -147,7 +147,7 @@ class Daemon:
         self.settings = Settings(self.home, port=self._port)
         websocket = self.settings.websocket()
         self.registry = Registry(websocket.max_clients)
-        self.listeners = Listeners(self._make_server, self.registry)
+        self.listeners = Listeners(self._make_server, self.registry, load_tls=self._load_tls)
         # The port first: a daemon that cannot serve must not store anything (issue 8, defect 5).
         bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
         kind = self.settings.config.monitoring.collector
@@ -243,8 +243,8 @@ class Daemon:
     def _print_urls(self):
         info = self.controls.status()
         if info["listening"]:
-            text = "Connection URL: %s\nWebSocket URL:  %s\nHealth:         http://%s:%d/health\n" % (
-                info["url"], info["ws_url"], info["host"], info["port"])
+            text = "Connection URL: %s\nWebSocket URL:  %s\nHealth:         %s://%s:%d/health\n" % (
+                info["url"], info["ws_url"], "https" if info["tls"] else "http", info["host"], info["port"])
             if info.get("host_note"):
                 text += "Note:           %s\n" % info["host_note"]
         else:
@@ -329,6 +329,15 @@ class Daemon:
                                 health_of=lambda listening: self.health.report(listening),
                                 page=lambda: self.page, metrics=self._metrics_text)
         return Server((settings.host, settings.port), context)
+
+    def _load_tls(self, settings):
+        """The SSLContext for ``settings``' certificate and key (paths relative to the home),
+        or None without TLS. :raises TLSError: one line naming the file."""
+        if not settings.tls:
+            return None
+        from ..server.tls import load_context
+        return load_context(os.path.join(self.home, settings.tls_cert_file),
+                            os.path.join(self.home, settings.tls_key_file))
 
     def _metrics_text(self):
         """The ``/metrics`` exposition from the last State (None before the first sample)."""

@@ -20,11 +20,13 @@ log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT = 10.0
 
 
-def connection_urls(secret, host, port):
-    """``(sysmedic://secret@host:port/, ws://host:port/ws?secret=...)``."""
+def connection_urls(secret, host, port, tls=False):
+    """``(sysmedic://secret@host:port/, ws://host:port/ws?secret=...)``; with TLS on,
+    ``sysmedics://`` and ``wss://`` (docs/protocol-decisions.md, protocol decision 16)."""
     shown = "[%s]" % host if ":" in host else host
-    return ("sysmedic://%s@%s:%d/" % (secret, shown, port),
-            "ws://%s:%d/ws?secret=%s" % (shown, port, secret))
+    suffix = "s" if tls else ""
+    return ("sysmedic%s://%s@%s:%d/" % (suffix, secret, shown, port),
+            "ws%s://%s:%d/ws?secret=%s" % (suffix, shown, port, secret))
 
 
 class ControlCommands:
@@ -70,8 +72,9 @@ class ControlCommands:
         if listener is not None:
             public = self._settings.public_host(listener.settings)
             port = listener.settings.port
-            info.update(host=public.host, host_note=public.note, port=port, bind=listener.settings.host)
-            info["url"], info["ws_url"] = connection_urls(secret, public.host, port)
+            tls = listener.server.tls is not None
+            info.update(host=public.host, host_note=public.note, port=port, bind=listener.settings.host, tls=tls)
+            info["url"], info["ws_url"] = connection_urls(secret, public.host, port, tls)
         return info
 
     def websocket_apply(self, request):

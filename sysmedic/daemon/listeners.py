@@ -41,10 +41,13 @@ class Listeners:
     """
     :param make_server: ``make_server(settings)`` -> a bound, not yet serving, http.Server.
     :param registry: the connected clients (kicked when their listener stops).
+    :param load_tls: ``load_tls(settings)`` -> an ssl.SSLContext, or ``None`` for plain HTTP;
+        raises SysMedicError (one line) for an unusable certificate or key.
     """
 
-    def __init__(self, make_server, registry):
+    def __init__(self, make_server, registry, load_tls=lambda settings: None):
         self._make_server = make_server
+        self._load_tls = load_tls
         self._registry = registry
         self._apply_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -60,16 +63,19 @@ class Listeners:
         """Bind ``settings``' address without serving yet (the daemon binds before anything
         else, so a taken port fails the start before any alert is stored).
 
-        :raises SysMedicError: ``port 8060 is already in use`` and the like.
+        :raises SysMedicError: ``port 8060 is already in use``, an unusable TLS key, and the like.
         """
+        context = self._load_tls(settings)
         try:
-            return Listener(self._make_server(settings), settings)
+            server = self._make_server(settings)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 raise AddressInUse("port %d is already in use" % settings.port)
             if err.errno == errno.EACCES:
                 raise SysMedicError("port %d: permission denied (ports below 1024 need root)" % settings.port)
             raise SysMedicError("cannot listen on %s:%d: %s" % (settings.host, settings.port, err.strerror or err))
+        server.tls = context
+        return Listener(server, settings)
 
     def serve(self, listener):
         """Start serving a bound listener and make it the current one."""
@@ -77,7 +83,8 @@ class Listeners:
                                            name="http:%d" % listener.settings.port, daemon=True)
         listener.thread.start()
         old = self._swap(listener)
-        log.info("WebSocket server listening on %s:%d", listener.settings.host, listener.settings.port)
+        log.info("WebSocket server listening on %s:%d%s", listener.settings.host, listener.settings.port,
+                 " with TLS" if listener.server.tls is not None else "")
         return old
 
     def apply(self, settings, bound=None):
@@ -94,8 +101,14 @@ class Listeners:
                     self.stop(current, GOING_AWAY, "WebSocket server disabled")
                 return
             if bound is None and current is not None and self._same_address(current.settings, settings):
+                # The certificate is read again (a renewed one replaces the files in place);
+                # connections already open keep theirs, and a bad file changes nothing.
+                context = self._load_tls(settings)
                 current.settings = settings
                 current.server.app.settings = settings
+                if context is not None or current.server.tls is not None:
+                    log.info("TLS %s for new connections", "certificate loaded" if context is not None else "off")
+                current.server.tls = context
                 return
             try:
                 listener = bound or self.bind(settings)

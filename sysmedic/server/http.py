@@ -32,6 +32,7 @@ from .admission import Admission, refuse
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .clients import Client
 from .session import serve_client
+from .tls import Tunnel
 
 log = logging.getLogger("sysmedic.http")
 
@@ -109,6 +110,7 @@ class Server(ThreadingHTTPServer):
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         self.admission = Admission(lambda: self.app.settings.max_http_connections)
+        self.tls = None  # an ssl.SSLContext when TLS is on; swapped whole on reload
         super().__init__(address, Handler)
 
     def process_request(self, request, client_address):
@@ -124,8 +126,10 @@ class Server(ThreadingHTTPServer):
             raise
 
     def get_request(self):
+        """The next connection; with TLS on, the cleartext end of its :class:`~.tls.Tunnel`
+        (the handshake runs in the tunnel's thread, never in the accepting one)."""
         try:
-            return super().get_request()
+            sock, address = super().get_request()
         except OSError as err:
             if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                 self.accept_failures += 1
@@ -134,6 +138,14 @@ class Server(ThreadingHTTPServer):
                     log.warning("accept failed (%s), %d times so far: backing off",
                                 os.strerror(err.errno), self.accept_failures)
                 self.app.stop_event.wait(0.1)  # back off, do not spin on a readable socket
+            raise
+        context = self.tls
+        if context is None:
+            return sock, address
+        try:
+            return Tunnel(sock, context, self.app.settings.header_timeout, address[0]).start(), address
+        except BaseException:
+            sock.close()
             raise
 
     def handle_error(self, request, client_address):

@@ -38,11 +38,11 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
-def http_get(url, headers=None, timeout=5.0):
-    """``(status, headers, body bytes)`` of a GET, errors included."""
+def http_get(url, headers=None, timeout=5.0, context=None):
+    """``(status, headers, body bytes)`` of a GET, errors included (``context``: for https)."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers, err.read()
@@ -118,6 +118,8 @@ class Daemon:
         ws = {"port": self.port, "enabled": True, "host": "127.0.0.1"}
         ws.update(websocket or {})
         write_config(home, config if config is not None else self.FAST, ws)
+        self.scheme = "https" if ws.get("tls_cert_file") else "http"
+        self.context = None  # an ssl.SSLContext trusting the daemon's CA, for https
         self.log_path = os.path.join(os.path.dirname(home.rstrip("/")), "daemon-%d.log" % self.port)
         self.proc = None
 
@@ -142,16 +144,16 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError("daemon exited %s:\n%s" % (self.proc.returncode, self.log()))
             try:
-                return http_get(self.url("/health"), timeout=1.0)[0] == status
+                return http_get(self.url("/health"), timeout=1.0, context=self.context)[0] == status
             except OSError:
                 return False
         wait_for(up, timeout, what="/health answering %d" % status)
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def health(self, status=200):
-        code, _, body = http_get(self.url("/health"))
+        code, _, body = http_get(self.url("/health"), context=self.context)
         assert code == status, body
         return json.loads(body)
 
@@ -164,7 +166,8 @@ class Daemon:
         return self.control("status")["secret"]
 
     def ws_url(self, secret=None):
-        return "ws://127.0.0.1:%d/ws?secret=%s" % (self.port, secret or self.secret)
+        scheme = "wss" if self.scheme == "https" else "ws"
+        return "%s://127.0.0.1:%d/ws?secret=%s" % (scheme, self.port, secret or self.secret)
 
     def log(self):
         with open(self.log_path, "rb") as handle:
@@ -189,9 +192,9 @@ class Daemon:
 class Client:
     """A websocket-client connection that sorts broadcasts from replies."""
 
-    def __init__(self, url):
+    def __init__(self, url, cafile=None):
         import websocket  # websocket-client; imported here, where write_config's argument is not in the way
-        self.ws = websocket.create_connection(url, timeout=15)
+        self.ws = websocket.create_connection(url, timeout=15, sslopt={"ca_certs": cafile} if cafile else None)
         self.broadcasts = []
 
     def next(self, kind):
