@@ -32,7 +32,6 @@ from .admission import Admission, refuse
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .clients import Client
 from .session import serve_client
-from .tls import Tunnel
 
 log = logging.getLogger("sysmedic.http")
 
@@ -142,6 +141,7 @@ class Server(ThreadingHTTPServer):
         context = self.tls
         if context is None:
             return sock, address
+        from .tls import Tunnel  # ssl is loaded only with TLS on (its libraries cost ~2 MB)
         try:
             return Tunnel(sock, context, self.app.settings.header_timeout, address[0]).start(), address
         except BaseException:
