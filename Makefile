@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: help venv node-deps system-deps run test test-fast test-busy test-matrix zipapp deb bench clean
+.PHONY: help venv node-deps system-deps run test test-fast test-busy test-matrix zipapp deb bench bench-deps clean
 
 help:            ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
@@ -60,7 +60,7 @@ zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.13, reproduc
 deb: zipapp      ## Build dist/sysmedic_<version>_all.deb (zipapp, systemd unit, init scripts)
 	$(PY) packaging/build_deb.py dist/sysmedic.pyz dist
 
-bench: venv      ## Every table of BENCHMARKS.md (about 30 minutes; Glances gets its own venv)
+bench: venv      ## Every table of BENCHMARKS.md (about 40 minutes; Glances gets its own venv)
 	$(PY) bench/collector_cost.py
 	$(PY) bench/fork_coverage.py
 	$(PY) bench/zipapp_startup.py
@@ -68,6 +68,15 @@ bench: venv      ## Every table of BENCHMARKS.md (about 30 minutes; Glances gets
 	$(PY) bench/daemon_overhead.py
 	test -x .venvs/bench/bin/glances || { $(PYTHON) -m venv .venvs/bench && .venvs/bench/bin/pip install $(PIP_QUIET) glances; }
 	$(PY) bench/glances_compare.py .venvs/bench/bin/glances
+	$(PY) bench/tls.py
+	$(MAKE) bench-deps
+	$(PY) bench/exporters.py
+
+bench-deps:      ## As root: Debian's node_exporter and process-exporter for bench/exporters.py
+	@command -v prometheus-process-exporter >/dev/null 2>&1 && command -v prometheus-node-exporter >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	       prometheus-node-exporter prometheus-process-exporter >/dev/null; } \
+	  || echo "note: bench/exporters.py needs prometheus-node-exporter and prometheus-process-exporter (as root)"
 
 clean:           ## Remove virtualenvs and build output
 	rm -rf $(VENV) .venvs build dist *.egg-info .pytest_cache tests/node/node_modules

@@ -18,6 +18,7 @@ import selectors
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -56,10 +57,13 @@ def rss(pid):
 
 
 class Client:
-    """One raw WebSocket connection: handshake, then unmasked server frames parsed as they come."""
+    """One raw WebSocket connection: handshake, then unmasked server frames parsed as they come
+    (``context``: an ssl.SSLContext for a daemon with TLS on)."""
 
-    def __init__(self, port, secret):
+    def __init__(self, port, secret, context=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        if context is not None:
+            self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(("GET /ws?secret=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (secret, key)).encode())
@@ -82,7 +86,7 @@ class Client:
                 if not chunk:
                     break
                 self.buffer += chunk
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             pass
         out = []
         while len(self.buffer) >= 2:
@@ -102,10 +106,10 @@ class Client:
         return out
 
 
-def measure(pid, port, secret, count):
+def measure(pid, port, secret, count, context=None):
     clients = []
     for _ in range(count):
-        clients.append(Client(port, secret))
+        clients.append(Client(port, secret, context))
     selector = selectors.DefaultSelector()
     for client in clients:
         selector.register(client.sock, selectors.EVENT_READ, client)
