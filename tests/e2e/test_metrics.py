@@ -67,6 +67,7 @@ def test_a_token_file_is_required_when_configured_and_must_be_private(make_daemo
     wait_for(lambda: scrape(daemon, "t0ken-value")[0] == 200, 20, interval=0.2, what="a sample")
     assert scrape(daemon)[0] == 401
     assert scrape(daemon, "wrong")[0] == 401
+    assert scrape(daemon, daemon.secret)[0] == 401  # the WebSocket secret is not the metrics token
     os.chmod(token_file, 0o644)
     status, _, body = scrape(daemon, "t0ken-value")
     assert status == 500 and "t0ken" not in body
@@ -76,6 +77,7 @@ def test_a_token_file_is_required_when_configured_and_must_be_private(make_daemo
 def test_a_public_listener_without_a_token_refuses_unless_told(make_daemon):
     daemon = make_daemon(websocket={"metrics": True, "host": "0.0.0.0"})
     assert scrape(daemon)[0] == 403
+    assert scrape(daemon, daemon.secret)[0] == 403  # nor does the WebSocket secret open it
     public = make_daemon(websocket={"metrics": True, "host": "0.0.0.0", "metrics_public": True})
     wait_for(lambda: scrape(public)[0] == 200, 20, interval=0.2, what="a sample")
 
