@@ -275,6 +275,7 @@ class Monitoring:
     collector: str = option("auto", _choice("auto", "procfs", "psutil"), "metrics backend: auto, procfs or psutil")
     exit_records: bool = option(True, _boolean, "as root, count per-user CPU exactly from the kernel's exit records")
     pss_interval: float = option(60.0, _duration(1, shortest=1.0), "seconds between reads of each process's PSS (memory shared pages split)")
+    history_memory: float = option(3600.0, _duration(60, shortest=60.0), "minutes of samples kept in memory for get_history (20,000 at most; at start)")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ import threading
 import time
 
 from .. import __version__, logs
+from ..analysis.timeline import Timeline
 from ..collect import make_collector
 from ..errors import SysMedicError
+from ..history import History
 from ..home import ensure_home
 from ..metrics import render as render_metrics
 from ..notify import notifiers
@@ -36,7 +38,7 @@ from ..server.clients import Broadcaster, Registry
 from ..server.context import ServerContext
 from ..server.frames import GOING_AWAY
 from ..server.http import Server
-from ..storage import Storage, database_path, set_aside_if_corrupt
+from ..storage import Storage, database_path, history_buckets, set_aside_if_corrupt
 from .control import SOCKET_FILE, ControlServer
 from .controls import ControlCommands
 from .health import Health
@@ -52,6 +54,7 @@ from .writer import StorageWriter, summary
 log = logging.getLogger("sysmedic.daemon")
 JOIN_TIMEOUT = 5.0
 NOTIFIER_JOIN_TIMEOUT = 1.0
+MAX_TIMELINE_POINTS = 20000  # samples get_history keeps in memory at most (an hour at 0.2 s is 18,000)
 
 
 def _ignore(signum, frame):
@@ -170,10 +173,13 @@ class Daemon:
         self.writer = StorageWriter(path, on_alert=self._alert_opened, on_summary=self.shared.set_summary,
                                     summary=alert_summary, on_notice=self._alert_notice)
         config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
+        monitoring = self.settings.config.monitoring
+        timeline = Timeline(min(MAX_TIMELINE_POINTS, monitoring.history_memory / monitoring.update_interval))
+        history = History(timeline, lambda *query: history_buckets(path, *query), config)
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
                                heartbeat_every=self.systemd.ping_every(),
-                               max_users=websocket.metrics_max_users)
+                               max_users=websocket.metrics_max_users, timeline=timeline, history=history.answer)
         self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
                              self.writer, self.notifiers, config,
                              lambda websocket: self.settings.public_host(websocket).host, self.started,

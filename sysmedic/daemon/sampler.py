@@ -38,7 +38,8 @@ class Sampler:
     """
 
     def __init__(self, collector, config, shared, writer, broadcaster, system_name, version,
-                 active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None, max_users=50):
+                 active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None, max_users=50,
+                 timeline=None, history=None):
         self._collector = collector
         self._config = config
         self._shared = shared
@@ -56,6 +57,8 @@ class Sampler:
         self._heartbeat = heartbeat or (lambda: None)
         self._heartbeat_every = heartbeat_every
         self.user_cpu = UserCounters(max_users)  # per-user CPU seconds for /metrics
+        self._timeline = timeline  # the recent samples get_history serves (None: not kept)
+        self._answer_history = history  # get_history's (request, now) -> data
         self.durations = Histogram()     # how long reading each sample took, for /metrics
         self.last_sample = None      # monotonic time of the last good sample
         self.last_snapshot = None
@@ -73,7 +76,12 @@ class Sampler:
         snapshot = self._collector.sample()
         assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
         users = tuple(visible_users(snapshot.users, config.filtering))
-        state = State(snapshot, assessment, users, config, None, self._system_name, self._version)
+        if self._timeline is not None:  # before the State is seen: get_history has this sample
+            system = snapshot.system
+            self._timeline.add(snapshot.time, system.cpu_usage, system.memory_usage, system.load_avg[0],
+                               system.network_rate, [(u.username, u.cpu_percent, u.memory_percent) for u in users])
+        state = State(snapshot, assessment, users, config, None, self._system_name, self._version,
+                      history=self._answer_history)
         self.user_cpu.add(snapshot, users)  # before the State is seen: a scrape matches get_user_metrics
         self.durations.observe(snapshot.collect_seconds)
         self._shared.publish(state)  # readers get it with the current alert summary attached

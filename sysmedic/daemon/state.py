@@ -10,7 +10,7 @@ The wire format is built from a State in one place: ``server/protocol.py``.
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from ..analysis.assess import Assessment
 from ..collect.records import Snapshot, UserUsage
@@ -36,6 +36,7 @@ class State:
     alerts: Optional[AlertSummary]  # attached by Shared.state() on read
     system_name: str               # PRETTY_NAME of /etc/os-release
     version: str                   # SysMedic's version
+    history: Optional[Callable[[Any, float], dict]] = None  # get_history: (request, now) -> data
 
 
 class Shared:

@@ -113,6 +113,18 @@ def user_processes_data(state, request):
             "processes": processes.top_processes(state.snapshot, user.uid, limit)}
 
 
+def history_data(state, request):
+    """``get_history`` (an extension, docs/protocol-decisions.md 17): the one request that may
+    read the database (a range older than the samples kept in memory)."""
+    from ..history import BadArguments
+    if state.history is None:
+        raise BadRequest("history is not available")
+    try:
+        return state.history(request, state.snapshot.time)
+    except BadArguments as err:
+        raise BadRequest(str(err))
+
+
 # request type -> (response type, data builder): builders take the State, or the State and the
 # request when they read arguments (``wants_request``).
 HANDLERS = {
@@ -122,8 +134,9 @@ HANDLERS = {
     "get_config": ("config_response", config_data),
     "ping": ("pong", lambda s: {"message": "pong"}),
     "get_user_processes": ("user_processes_response", user_processes_data),
+    "get_history": ("history_response", history_data),
 }
-WITH_ARGUMENTS = {"get_user_processes"}
+WITH_ARGUMENTS = {"get_user_processes", "get_history"}
 
 
 def _is_unicode(text):

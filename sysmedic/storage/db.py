@@ -383,3 +383,63 @@ class Storage:
         args.append(int(top))
         keys = ("username", "samples", "cpu_avg", "cpu_max", "memory_avg", "memory_max", "processes_avg")
         return [dict(zip(keys, row)) for row in self._db.execute(query, args)]
+
+
+def history_buckets(path, since, until, step, users=None, top=10):
+    """History rows with ``since <= time < until`` folded into buckets of ``step`` seconds by
+    SQLite itself (the answer is at most one row per bucket and user, however long the range),
+    read over a read-only connection of its own (any thread may call this).
+
+    Returns ``{"system": {bucket: (samples, cpu, cpu_max, memory, memory_max, load, load_max,
+    network, network_max)}, "users": {name: {bucket: (cpu, cpu_max, memory, memory_max)}},
+    "others": {bucket: (cpu, memory)}, "rank": {name: cpu total}}``: averages are weighted by
+    samples; a user's average is over the bucket's intervals (absent ones count 0, as in the
+    rows); ``users`` are the names asked for, else the ``top`` by CPU, the rest summed in
+    ``others``.
+
+    :raises StorageError: when the database cannot be read.
+    """
+    from urllib.parse import quote
+    bucket = "CAST((time - :since) / :step AS INTEGER)"
+    where = "time >= :since AND time < :until"
+    args = {"since": since, "until": until, "step": step}
+    try:
+        refuse_links(path)
+        db = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True, timeout=2.0)
+    except (sqlite3.DatabaseError, OSError) as err:
+        raise StorageError(describe(path, err) if isinstance(err, sqlite3.DatabaseError)
+                           else "%s: cannot open: %s" % (path, err))
+    try:
+        system = {}
+        intervals = {}
+        for row in db.execute(
+                "SELECT %s AS b, SUM(samples), COUNT(*),"
+                " SUM(cpu * samples) / SUM(CASE WHEN cpu IS NULL THEN 0 ELSE samples END), MAX(cpu_max),"
+                " SUM(memory * samples) / SUM(samples), MAX(memory_max),"
+                " SUM(load1 * samples) / SUM(samples), MAX(load1_max),"
+                " SUM(network * samples) / SUM(CASE WHEN network IS NULL THEN 0 ELSE samples END), MAX(network_max)"
+                " FROM system_history WHERE %s GROUP BY b" % (bucket, where), args):
+            system[row[0]] = (row[1],) + tuple(row[3:])
+            intervals[row[0]] = row[2]
+        rank = dict(db.execute("SELECT username, SUM(cpu) FROM user_history WHERE %s GROUP BY username" % where,
+                               args).fetchall())
+        chosen = list(users) if users is not None else sorted(rank, key=lambda n: -(rank[n] or 0.0))[:top]
+        per_user = {name: {} for name in chosen if name in rank}
+        others = {}
+        for b, name, cpu, cpu_max, memory, memory_max in db.execute(
+                "SELECT %s AS b, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max)"
+                " FROM user_history WHERE %s GROUP BY b, username" % (bucket, where), args):
+            count = intervals.get(b)
+            if not count:
+                continue
+            if name in per_user:
+                per_user[name][b] = (None if cpu is None else cpu / count, cpu_max, (memory or 0.0) / count,
+                                     memory_max)
+            elif users is None:
+                total = others.get(b, (0.0, 0.0))
+                others[b] = (total[0] + (cpu or 0.0) / count, total[1] + (memory or 0.0) / count)
+        return {"system": system, "users": per_user, "others": others, "rank": rank}
+    except sqlite3.DatabaseError as err:
+        raise StorageError(describe(path, err))
+    finally:
+        db.close()

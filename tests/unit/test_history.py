@@ -1,0 +1,148 @@
+"""get_history (issue 12): the in-memory timeline, SQLite's buckets, the two joined, peaks kept
+through down-sampling, limits and bad arguments. Exact numbers from made-up samples and rows
+in a real SQLite file."""
+
+import math
+import os
+import types
+
+import pytest
+
+from sysmedic.analysis.history import SystemRow, UserRow
+from sysmedic.analysis.timeline import Timeline
+from sysmedic.history import MAX_POINTS, BadArguments, History
+from sysmedic.server import protocol
+from sysmedic.storage import Storage, history_buckets
+
+NOW = 1_800_000_000.0
+
+
+def config(update=5.0, interval=60.0):
+    return types.SimpleNamespace(monitoring=types.SimpleNamespace(update_interval=update,
+                                                                  monitoring_interval=interval))
+
+
+def filled(points, start, every=5.0, users=lambda i: [("alice", 10.0, 1.0)], capacity=720, max_users=50):
+    timeline = Timeline(capacity, max_users=max_users)
+    for i in range(points):
+        timeline.add(start + i * every, 20.0 + (i % 3), 40.0, 1.5, 1000.0, users(i))
+    return timeline
+
+
+def no_database(*query):
+    raise AssertionError("the database was read for a range in memory: %r" % (query,))
+
+
+def test_an_hour_in_memory_at_the_sample_step():
+    timeline = filled(720, NOW - 3600 + 5)
+    data = History(timeline, no_database, config).answer({"since": 3600}, NOW)
+    assert data["source"] == "memory" and data["step"] == 5.0
+    assert len(data["timestamps"]) == 721 and data["timestamps"] == sorted(data["timestamps"])
+    cpu = data["system"]["cpu"]["avg"]
+    assert [v for v in cpu if v is not None][:3] == [20.0, 21.0, 22.0]
+    assert data["users"]["alice"]["cpu"]["avg"].count(10.0) == 720
+    assert data["others"]["cpu"].count(0.0) == 720 and data["others"]["cpu"][0] is None  # no sample in it
+
+
+def test_down_sampling_keeps_the_peak_and_averages_the_rest():
+    def users(i):
+        return [("alice", 95.0 if i == 7 else 5.0, 1.0)]
+    timeline = filled(60, NOW - 300, users=users)
+    data = History(timeline, no_database, config).answer({"since": 300, "step": 60}, NOW)
+    alice = data["users"]["alice"]["cpu"]
+    assert max(p for p in alice["max"] if p is not None) == 95.0  # one sample in 12 survives
+    assert 5.0 < max(a for a in alice["avg"] if a is not None) < 95.0
+    assert data["system"]["cpu"]["max"][0] == 22.0
+
+
+def test_the_step_is_raised_to_keep_at_most_2000_points():
+    timeline = filled(100, NOW - 500)
+    data = History(timeline, no_database, config).answer({"since": 500, "step": 0.01}, NOW)
+    assert len(data["timestamps"]) <= MAX_POINTS + 1 and data["step"] == pytest.approx(500 / MAX_POINTS)
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"since": -5}, "since must be between"),
+    ({"since": "yesterday"}, "ISO 8601"),
+    ({"since": "2999-01-01T00:00:00Z"}, "in the past"),
+    ({"since": True}, "since must be"),
+    ({"step": 0}, "step must be"),
+    ({"step": "5"}, "step must be"),
+    ({"metrics": ["cpu", "disk"]}, "unknown metric disk"),
+    ({"metrics": "cpu"}, "metrics must be a list"),
+    ({"users": ["a"] * 51}, "at most 50"),
+    ({"users": [3]}, "users must be a list"),
+])
+def test_bad_arguments_are_one_error(request_, message):
+    with pytest.raises(BadArguments, match=message):
+        History(filled(10, NOW - 50), no_database, config).answer(request_, NOW)
+
+
+def test_bad_arguments_are_the_protocols_error_reply():
+    timeline = filled(10, NOW - 50)
+    history = History(timeline, no_database, config)
+    state = types.SimpleNamespace(history=history.answer, snapshot=types.SimpleNamespace(time=NOW))
+    reply = protocol.respond('{"type": "get_history", "since": "soon", "request_id": "h"}', state, NOW)
+    assert '"type":"error"' in reply and "since must be" in reply and '"request_id":"h"' in reply
+    reply = protocol.respond('{"type": "get_history", "since": 40, "metrics": ["cpu"]}', state, NOW)
+    assert '"type":"history_response"' in reply and '"users"' not in reply
+
+
+def test_timeline_wraps_and_sums_users_past_its_limit():
+    timeline = filled(10, NOW - 50, capacity=4, max_users=1,
+                      users=lambda i: [("alice", 10.0, 1.0), ("bob", 3.0, 2.0), ("carol", 2.0, 1.0)])
+    times, system, users, others = timeline.points(0, NOW)
+    assert len(times) == 4 and times[0] == NOW - 50 + 6 * 5.0  # the oldest six are gone
+    assert list(users) == ["alice"] and others["cpu"] == [5.0] * 4 and others["memory"] == [3.0] * 4
+
+
+def write_rows(path, start, count, interval=60.0, users=("alice", "bob")):
+    with Storage(path) as storage:
+        for i in range(count):
+            when = start + (i + 1) * interval
+            storage.record_interval(
+                SystemRow(when, 10.0 + i, 50.0 if i == 3 else 12.0 + i, 30.0, 31.0, 5.0, 1.0, 2.0, 100.0, 200.0,
+                          "Light Usage", 12),
+                [UserRow(when, name, 4.0 if name == "alice" else 1.0, 9.0, 2.0, 3.0, 1) for name in users])
+
+
+def test_sqlite_folds_rows_into_buckets_weighted_by_samples(tmp_path):
+    path = str(tmp_path / "sysmedic.db")
+    write_rows(path, NOW - 7200, 10)
+    found = history_buckets(path, NOW - 7200, NOW, 300.0)
+    assert sorted(found["system"]) == [0, 1, 2]  # rows end their intervals: 4, 5 and 1 of them
+    samples, cpu, cpu_max = found["system"][0][:3]
+    assert samples == 48 and cpu == pytest.approx((10 + 11 + 12 + 13) / 4) and cpu_max == 50.0
+    assert found["users"]["alice"][0][0] == pytest.approx(4.0) and found["rank"]["alice"] == 40.0
+    only = history_buckets(path, NOW - 7200, NOW, 300.0, users=["bob"])
+    assert list(only["users"]) == ["bob"] and only["others"] == {}
+
+
+def test_a_range_older_than_memory_is_joined_from_both(tmp_path):
+    path = str(tmp_path / "sysmedic.db")
+    write_rows(path, NOW - 7200, 60)  # an hour of rows, 2 h ago to 1 h ago
+    timeline = filled(720, NOW - 3600 + 5)  # the last hour in memory
+    history = History(timeline, lambda *q: history_buckets(path, *q), config)
+    data = history.answer({"since": 7200, "step": 600}, NOW)
+    assert data["source"] == "memory+database" and len(data["timestamps"]) == 13
+    cpu = data["system"]["cpu"]
+    assert cpu["max"][0] == 50.0  # the database's peak, in the first 10 minutes
+    assert all(a is not None for a in cpu["avg"][:6]) and all(a is not None for a in cpu["avg"][7:])
+    assert 20.0 <= cpu["avg"][-2] <= 22.0  # memory: samples of 20, 21 and 22
+    assert data["users"]["alice"]["cpu"]["avg"][0] == pytest.approx(4.0)
+    assert data["others"]["cpu"][0] == 0.0  # both users have series of their own
+    assert set(data["users"]) == {"alice", "bob"}
+
+
+def test_an_unreadable_database_is_an_error_not_a_traceback(tmp_path):
+    history = History(filled(10, NOW - 50), lambda *q: history_buckets(str(tmp_path / "absent.db"), *q), config)
+    with pytest.raises(BadArguments, match="not readable"):
+        history.answer({"since": 86400}, NOW)
+    assert not os.path.exists(str(tmp_path / "absent.db"))
+
+
+def test_nothing_known_yet_gives_empty_buckets():
+    data = History(Timeline(10), lambda *q: {"system": {}, "users": {}, "others": {}, "rank": {}},
+                   config).answer({"since": 60}, NOW)
+    assert data["source"] == "database" and all(v is None for v in data["system"]["cpu"]["avg"])
+    assert not any(math.isnan(v) for v in data["timestamps"])
