@@ -105,35 +105,45 @@ class History:
         buckets = Buckets(start, step, int((now - start) // step) + 1)  # the last one holds now
         boundary = start if from_memory else (now if oldest is None else oldest)
         want_users = any(m.startswith("user_") for m in metrics)
-        columns = _Columns(buckets)
-        source = []
+        rows, points, source = None, None, []
         if not from_memory:
             try:
                 rows = self._database(start, boundary, step, users)
             except StorageError as err:
                 raise BadArguments("history before %s is not readable: %s" % (_iso(boundary), err))
-            columns.add_rows(rows, want_users)
             source.append("database")
-        if oldest is not None and boundary < now + step:
-            times, system, per_user, others = self._timeline.points(boundary, now + step)
-            if times:
-                columns.add_points(times, system, per_user, others, want_users, users)
+        if oldest is not None:
+            points = self._timeline.points(boundary, now + step)
+            if points[0]:
                 source.insert(0, "memory")
+        chosen = users if users is not None else _top(rows, points, TOP_USERS)
+        columns = _Columns(buckets)
+        if rows is not None:
+            columns.add_rows(rows, chosen if want_users else ())
+        if points is not None and points[0]:
+            columns.add_points(points, chosen if want_users else (), users is None)
         data = {"since": round(start, 3), "until": round(now, 3), "step": round(step, 3),
                 "source": "+".join(source) or "none", "timestamps": buckets.times()}
-        data["system"] = {name: columns.series(("system", name)) for name in SYSTEM if name in metrics}
+        data["system"] = {name: columns.series(("system", name), DIGITS[name]) for name in SYSTEM if name in metrics}
         if want_users:
-            chosen = users if users is not None else columns.top(TOP_USERS)
-            per_user_metrics = [name for name in PER_USER if "user_" + name in metrics]
-            data["users"] = {user: {name: columns.series((user, name)) for name in per_user_metrics}
+            per_user = [name for name in PER_USER if "user_" + name in metrics]
+            data["users"] = {user: {name: columns.series((user, name), 1) for name in per_user}
                              for user in chosen if columns.has(user)}
             if users is None:
-                for user in columns.users():
-                    if user not in chosen:
-                        columns.fold_into_others(user, per_user_metrics)
-                data["others"] = {name: columns.series(("others", name), with_max=False)
-                                  for name in per_user_metrics}
+                data["others"] = {name: columns.summed(name) for name in per_user}
         return data
+
+
+DIGITS = {"cpu": 1, "memory": 1, "load": 2, "network": 0}
+
+
+def _top(rows, points, count):
+    """The ``count`` users with the most CPU over the range (database rows and points)."""
+    rank = dict(rows["rank"]) if rows is not None else {}
+    if points is not None:
+        for user, (cpu, _) in points[2].items():
+            rank[user] = (rank.get(user) or 0.0) + sum(v for v in cpu if v == v)
+    return sorted(rank, key=lambda user: -(rank[user] or 0.0))[:count]
 
 
 def _iso(epoch):
@@ -141,114 +151,97 @@ def _iso(epoch):
 
 
 class _Columns:
-    """Values gathered per series before bucketing: (bucket indices, averages, weights, maxima)."""
+    """What falls in each bucket, per series: (bucket indices, averages, weights, maxima) from
+    both sources, bucketed at the end; the others are summed per point or row as they come."""
 
     def __init__(self, buckets):
         self._buckets = buckets
         self._series = {}
-        self._rank = {}
-
-    def _column(self, key):
-        found = self._series.get(key)
-        if found is None:
-            found = self._series[key] = ([], [], [], [])
-        return found
+        self._others = {name: [0.0] * buckets.count for name in PER_USER}
+        self._samples = [0] * buckets.count  # samples per bucket (the others' divisor)
 
     def _extend(self, key, indices, values, weights, maxima):
-        column = self._column(key)
+        column = self._series.get(key)
+        if column is None:
+            column = self._series[key] = ([], [], [], [])
         column[0].extend(indices)
         column[1].extend(values)
         column[2].extend(weights)
         column[3].extend(maxima)
 
-    def add_points(self, times, system, per_user, others, want_users, users):
+    def _add_others(self, name, indices, values, weights):
+        total = self._others[name]
+        for index, value, weight in zip(indices, values, weights):
+            if index is not None and value == value:
+                total[index] += value * weight
+
+    def add_points(self, points, chosen, others_too):
+        times, system, per_user, others = points
         indices = [self._buckets.index(t) for t in times]
         ones = [1] * len(times)
+        for index in indices:
+            if index is not None:
+                self._samples[index] += 1
         for name, values in system.items():
             self._extend(("system", name), indices, values, ones, values)
-        if not want_users:
-            return
-        for user, (cpu, memory) in per_user.items():
-            if users is not None and user not in users:
-                continue
-            self._rank[user] = self._rank.get(user, 0.0) + sum(v for v in cpu if v == v)
-            self._extend((user, "cpu"), indices, cpu, ones, cpu)
-            self._extend((user, "memory"), indices, memory, ones, memory)
-        if users is None:
+        for user, series in per_user.items():
+            if user in chosen:
+                for name, values in zip(PER_USER, series):
+                    self._extend((user, name), indices, values, ones, values)
+            elif others_too and chosen:
+                for name, values in zip(PER_USER, series):
+                    self._add_others(name, indices, values, ones)
+        if others_too and chosen:
             for name, values in others.items():
-                self._extend(("others", name), indices, values, ones, values)
+                self._add_others(name, indices, values, ones)
 
-    def add_rows(self, rows, want_users):
+    def add_rows(self, rows, chosen):
         system = sorted(rows["system"].items())
         indices = [b for b, _ in system]
         weights = [row[0] for _, row in system]
+        for index, weight in zip(indices, weights):
+            self._samples[index] += weight
         for position, name in enumerate(SYSTEM):
-            averages = [_nan(row[1 + 2 * position]) for _, row in system]
-            maxima = [_nan(row[2 + 2 * position]) for _, row in system]
-            self._extend(("system", name), indices, averages, weights, maxima)
-        if not want_users:
+            self._extend(("system", name), indices, [_nan(row[1 + 2 * position]) for _, row in system], weights,
+                         [_nan(row[2 + 2 * position]) for _, row in system])
+        if not chosen:
             return
         samples = dict(zip(indices, weights))
         for user, found in rows["users"].items():
-            self._rank[user] = self._rank.get(user, 0.0) + (rows["rank"].get(user) or 0.0)
             ordered = sorted(found.items())
             keys = [b for b, _ in ordered]
             weight = [samples.get(b, 1) for b in keys]
             for position, name in enumerate(PER_USER):
-                self._extend((user, name), keys, [_nan(v[2 * position]) for _, v in ordered], weight,
-                             [_nan(v[2 * position + 1]) for _, v in ordered])
+                values = [_nan(v[2 * position]) for _, v in ordered]
+                if user in chosen:
+                    self._extend((user, name), keys, values, weight, [_nan(v[2 * position + 1]) for _, v in ordered])
+                else:
+                    self._add_others(name, keys, values, weight)
         ordered = sorted(rows["others"].items())
         keys = [b for b, _ in ordered]
         for position, name in enumerate(PER_USER):
-            values = [v[position] for _, v in ordered]
-            self._extend(("others", name), keys, values, [samples.get(b, 1) for b in keys], values)
+            self._add_others(name, keys, [v[position] for _, v in ordered], [samples.get(b, 1) for b in keys])
 
     def has(self, user):
         return (user, "cpu") in self._series
 
-    def users(self):
-        return [key[0] for key in self._series if key[1] == "cpu" and key[0] not in ("system", "others")]
-
-    def top(self, count):
-        return sorted(self._rank, key=lambda user: -self._rank[user])[:count]
-
-    def fold_into_others(self, user, names):
-        for name in names:
-            indices, values, weights, _ = self._series.pop((user, name), ([], [], [], []))
-            # A user's absence is 0 in the sum: only its known values are added to the others.
-            known = [(i, v, w) for i, v, w in zip(indices, values, weights) if v == v]
-            self._extend(("others", name), [k[0] for k in known], [k[1] for k in known], [k[2] for k in known],
-                         [k[1] for k in known])
-
-    def series(self, key, with_max=True):
+    def series(self, key, digits):
+        """``{"avg": [...], "max": [...]}``; without ``max`` when no bucket holds more than one
+        sample (then each maximum is its average)."""
         indices, values, weights, maxima = self._series.get(key, ([], [], [], []))
-        if key[0] == "others":
-            return self._summed(indices, values, weights)
-        averages, peaks = bucket(self._buckets, indices, values, weights, maxima)
-        return {"avg": averages, "max": peaks} if with_max else averages
+        placed = [i for i in indices if i is not None]
+        if len(set(placed)) == len(placed) and all(w == 1 for w in weights):  # a sample a bucket at most
+            averages = [None] * self._buckets.count
+            for index, value in zip(indices, values):
+                if index is not None and value == value:
+                    averages[index] = round(value, digits)
+            return {"avg": averages}
+        averages, peaks = bucket(self._buckets, indices, values, weights, maxima, digits)
+        return {"avg": averages, "max": peaks}
 
-    def _summed(self, indices, values, weights):
-        """The others: a sum of users, so per bucket the sum of values over the samples in it
-        divided by those samples (users absent from a sample add nothing)."""
-        buckets = self._buckets
-        total = [0.0] * buckets.count
-        samples = {}
-        for index, value, weight in zip(indices, values, weights):
-            if index is None or value != value:
-                continue
-            total[index] += value * weight
-        seen = self._samples_per_bucket()
-        for index in range(buckets.count):
-            samples[index] = seen.get(index, 0)
-        return [round(total[i] / samples[i], 2) if samples[i] else None for i in range(buckets.count)]
-
-    def _samples_per_bucket(self):
-        indices, _, weights, _ = self._series.get(("system", "memory"), ([], [], [], []))
-        seen = {}
-        for index, weight in zip(indices, weights):
-            if index is not None:
-                seen[index] = seen.get(index, 0) + weight
-        return seen
+    def summed(self, name):
+        """The others: per bucket, their sum over the samples in it, divided by those samples."""
+        return [round(total / count, 1) if count else None for total, count in zip(self._others[name], self._samples)]
 
 
 def _nan(value):

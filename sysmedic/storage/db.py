@@ -425,19 +425,25 @@ def history_buckets(path, since, until, step, users=None, top=10):
                                args).fetchall())
         chosen = list(users) if users is not None else sorted(rank, key=lambda n: -(rank[n] or 0.0))[:top]
         per_user = {name: {} for name in chosen if name in rank}
-        others = {}
+        names = ",".join("?" * len(per_user))
+        timed = "CAST((time - ?) / ? AS INTEGER)"
+        params = [since, step, since, until] + list(per_user)
         for b, name, cpu, cpu_max, memory, memory_max in db.execute(
-                "SELECT %s AS b, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max)"
-                " FROM user_history WHERE %s GROUP BY b, username" % (bucket, where), args):
+                "SELECT %s AS b, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max) FROM user_history"
+                " WHERE time >= ? AND time < ? AND username IN (%s) GROUP BY b, username" % (timed, names),
+                params):
             count = intervals.get(b)
-            if not count:
-                continue
-            if name in per_user:
+            if count:
                 per_user[name][b] = (None if cpu is None else cpu / count, cpu_max, (memory or 0.0) / count,
                                      memory_max)
-            elif users is None:
-                total = others.get(b, (0.0, 0.0))
-                others[b] = (total[0] + (cpu or 0.0) / count, total[1] + (memory or 0.0) / count)
+        others = {}
+        if users is None:
+            for b, cpu, memory in db.execute(
+                    "SELECT %s AS b, SUM(cpu), SUM(memory) FROM user_history WHERE time >= ? AND time < ?"
+                    " AND username NOT IN (%s) GROUP BY b" % (timed, names), params):
+                count = intervals.get(b)
+                if count:
+                    others[b] = ((cpu or 0.0) / count, (memory or 0.0) / count)
         return {"system": system, "users": per_user, "others": others, "rank": rank}
     except sqlite3.DatabaseError as err:
         raise StorageError(describe(path, err))

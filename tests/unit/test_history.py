@@ -40,6 +40,7 @@ def test_an_hour_in_memory_at_the_sample_step():
     assert len(data["timestamps"]) == 721 and data["timestamps"] == sorted(data["timestamps"])
     cpu = data["system"]["cpu"]["avg"]
     assert [v for v in cpu if v is not None][:3] == [20.0, 21.0, 22.0]
+    assert "max" not in data["system"]["cpu"]  # one sample a bucket: each maximum is its average
     assert data["users"]["alice"]["cpu"]["avg"].count(10.0) == 720
     assert data["others"]["cpu"].count(0.0) == 720 and data["others"]["cpu"][0] is None  # no sample in it
 
