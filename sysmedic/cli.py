@@ -9,6 +9,7 @@ Usage:
   sysmedic alerts resolve (<id> | --all)
   sysmedic alerts test [--notifier=<name>]
   sysmedic users [<user>] [--limit=<n>] [--json]
+  sysmedic top [--once] [--url=<url>] [--cafile=<file>]
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
   sysmedic daemon (start | stop | status)
@@ -24,6 +25,9 @@ Options:
   --since=<age>    Only alerts opened within <age>, e.g. 30m, 24h, 7d.
   --limit=<n>      Show at most <n> alerts (50), or a user's processes (10).
   --notifier=<name>  Test only this notifier: email, webhook or command.
+  --once           Print one frame and exit (for scripts).
+  --url=<url>      Watch a remote daemon: its sysmedic[s]://SECRET@HOST:PORT/ URL.
+  --cafile=<file>  The CA that signed a TLS daemon's certificate (with --url).
   --all            Resolve every open alert.
   --period=<p>     Report over the last <p>, e.g. 1h, 24h, 7d [default: 24h].
   --top=<n>        Number of users in the report [default: 10].
@@ -49,7 +53,7 @@ from . import __version__
 
 USAGE_ERROR = 2
 STATUS_UNKNOWN = 4  # LSB: "daemon status" when it cannot tell (e.g. the home cannot be read)
-COMMANDS = ("daemon", "websocket", "config", "alerts", "reports", "users")
+COMMANDS = ("daemon", "websocket", "config", "alerts", "reports", "users", "top")
 MODULES = {"config": "configure"}
 
 

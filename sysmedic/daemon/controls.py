@@ -56,7 +56,7 @@ class ControlCommands:
         return {"status": self.status, "websocket-apply": self.websocket_apply, "config-apply": self.config_apply,
                 "new-secret": self.new_secret, "stop": self.stop, "reload": self.reload,
                 "resolve": self.resolve, "dashboard": self.dashboard, "users": self.users,
-                "user-processes": self.user_processes}
+                "user-processes": self.user_processes, "top": self.top}
 
     def status(self, request=None):
         """The daemon's state for ``daemon status`` and ``websocket status`` (holds the secret:
@@ -122,6 +122,21 @@ class ControlCommands:
             return protocol.user_processes_data(self._shared.state(), request)
         except protocol.BadRequest as err:
             raise SysMedicError(str(err))
+
+    def top(self, request):
+        """One frame of ``sysmedic top`` (sysmedic/top.py): the machine, the users and, with
+        ``history`` (get_history's arguments), the last minutes of CPU and memory."""
+        state = self._shared.state()
+        spark = {}
+        if isinstance(request.get("history"), dict) and state.history is not None:
+            try:
+                found = state.history(request["history"], state.snapshot.time)
+                spark = {name: series["avg"] for name, series in found["system"].items()}
+            except ValueError as err:
+                raise SysMedicError("history: %s" % err)
+        return {"frame": {"name": state.system_name, "status": state.assessment.status, "time": state.snapshot.time,
+                          "system": views.system_info(state.snapshot), "users": views.user_metrics(state.users),
+                          "spark": spark, "interval": state.config.monitoring.update_interval}}
 
     def dashboard(self, request):
         state = self._shared.state()
