@@ -24,6 +24,7 @@ class AlertSummary:
     total: int
     recent: Tuple[str, ...]    # newest first, at most 10
     open_by_severity: Tuple[Tuple[str, int], ...] = ()  # (severity, unresolved count)
+    records: Tuple[dict, ...] = ()  # the same recent alerts in full (views.alert), newest first
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
+from .. import views
 from ..errors import StorageError, SysMedicError
 from ..mailbox import CLOSED, TIMEOUT, Mailbox, refuse_new
 from ..storage import AlertRecord, Storage, storage_fault
@@ -227,7 +228,8 @@ class StorageWriter:
                                  condition.message, tuple(condition.users), details, None, None, now)
             log.warning("alert opened (not stored): %s", record.message)
             old = self._summary
-            self._set_summary(AlertSummary(old.unresolved + 1, old.total + 1, ((record.message,) + old.recent)[:RECENT]))
+            self._set_summary(AlertSummary(old.unresolved + 1, old.total + 1, ((record.message,) + old.recent)[:RECENT],
+                                           old.open_by_severity, ((views.alert(record),) + old.records)[:RECENT]))
             self._on_alert(record, state)
         announced = []
         details = dict(details or {}, primary_cause=state.assessment.primary_cause,
@@ -285,5 +287,6 @@ class StorageWriter:
 def summary(storage):
     """The AlertSummary of ``storage`` now (for ``get_alerts``)."""
     unresolved, total = storage.alert_counts()
-    recent = tuple(record.message for record in storage.alerts(limit=RECENT))
-    return AlertSummary(unresolved, total, recent, storage.open_by_severity())
+    records = storage.alerts(limit=RECENT)
+    return AlertSummary(unresolved, total, tuple(record.message for record in records), storage.open_by_severity(),
+                        tuple(views.alert(record) for record in records))

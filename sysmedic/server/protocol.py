@@ -76,7 +76,7 @@ def alerts_data(summary):
     else:
         status = "%d unresolved alerts" % summary.unresolved
     return {"unresolved_count": summary.unresolved, "total_count": summary.total,
-            "recent_alerts": list(summary.recent), "status": status}
+            "recent_alerts": list(summary.recent), "status": status, "alerts": list(summary.records)}
 
 
 def config_data(state):

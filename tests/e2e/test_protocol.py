@@ -87,7 +87,7 @@ def test_every_request_type_with_request_id_echo(daemon):
     alerts = request(ws, "get_alerts", "req_002")
     assert alerts["type"] == "alerts_response" and alerts["request_id"] == "req_002"
     assert alerts["data"] == {"unresolved_count": 0, "total_count": 0, "recent_alerts": [],
-                              "status": "No unresolved alerts"}
+                              "status": "No unresolved alerts", "alerts": []}
     users = request(ws, "get_user_metrics", "req_003")
     assert users["type"] == "user_metrics_response" and isinstance(users["data"], list) and users["data"]
     for user in users["data"]:

@@ -40,7 +40,7 @@ def test_version_help_and_usage_errors(capsys, env):
     # Issue 8, defect 9: docopt's internal "Warning: found unmatched (duplicate?) arguments
     # [Argument(None, 'bogus')]", a quoted number, two lines labelled "WebSocket:".
     (["bogus"], "sysmedic: unknown command 'bogus' (commands: dashboard, daemon, websocket, config, "
-                "alerts, reports, users; see 'sysmedic --help')\n"),
+                "alerts, reports, users, top; see 'sysmedic --help')\n"),
     (["websocket", "start", "99999"], "sysmedic: port 99999 is not a number from 1 to 65535\n"),
     (["websocket", "start", "80a"], "sysmedic: port 80a is not a number from 1 to 65535\n"),
     (["daemon", "run", "--port=0"], "sysmedic: port 0 is not a number from 1 to 65535\n"),

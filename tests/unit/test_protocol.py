@@ -42,7 +42,7 @@ def test_alerts_user_metrics_config_and_ping():
     s = state(monitoring={"monitoring_interval": 60})
     alerts = decode(protocol.respond('{"type": "get_alerts"}', s, NOW))
     assert alerts["data"] == {"unresolved_count": 3, "total_count": 15, "recent_alerts": ["High CPU usage detected"],
-                              "status": "3 unresolved alerts"}
+                              "status": "3 unresolved alerts", "alerts": []}  # the spec's four, and the extension
     assert "request_id" not in alerts
     users = decode(protocol.respond('{"type": "get_user_metrics", "request_id": "r"}', s, NOW))["data"]
     assert users[0] == {"username": "database_user", "cpu_percent": 85.4, "memory_percent": 45.2, "processes": 12}
