@@ -1,0 +1,66 @@
+"""The dashboard at / in headless Chromium (issue 12), against a real daemon and a real CPU load
+as a throw-away user: charts drawn from history that predates the page, the loaded user in
+the per-user chart, an alert pushed into the panel without a reload, the user's processes
+naming the burner, and screenshots at 1280x800 and 390x844 in light and dark."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from ..conftest import ROOT
+from ..loads import CgroupLoad, can_run_loads
+from .harness import wait_for
+from .test_browser_and_node import CHROMIUM, NODE_MODULES, needs_browser
+
+PAGE = os.path.join(ROOT, "sysmedic", "web", "client.html")
+
+
+def test_the_page_stays_small_and_self_contained():
+    with open(PAGE, "rb") as handle:
+        page = handle.read()
+    assert len(page) <= 150 * 1024
+    text = page.decode("utf-8")
+    for outside in ("http://", "https://", "<link", "src=", "@import", "url("):
+        assert outside not in text.replace("http://HOST:8060/#secret=SECRET", ""), outside
+
+
+@needs_browser
+@pytest.mark.skipif(not can_run_loads(), reason="a load as a throw-away user needs root, cgroups and setpriv")
+def test_dashboard_in_chromium_with_a_loaded_user(make_daemon, tmp_path):
+    daemon = make_daemon(config={
+        "monitoring": {"update_interval": 0.5, "monitoring_interval": 1, "user_cpu_threshold": 25,
+                       "persistent_time": "30s"},
+        "filtering": {"excluded_users": ["root"]}})  # the browser's own CPU is root's: never an alert here
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with CgroupLoad(["sh", "-c", "yes >/dev/null & yes >/dev/null & wait"]) as load:
+        load.wait_running()
+        wait_for(lambda: any(u["username"] == load.user for u in daemon.control("users")["users"]), 20,
+                 interval=0.2, what="the daemon seeing the load")
+        before = daemon.control("users")["sample_time"]
+        wait_for(lambda: daemon.control("users")["sample_time"] > before + 5, 20, interval=0.2,
+                 what="a few samples of history before the page opens")
+        result = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "dashboard.js"),
+                                 "%s#secret=%s" % (daemon.url("/"), daemon.secret), load.user, str(shots)],
+                                capture_output=True, text=True, timeout=240,
+                                env=dict(os.environ, NODE_PATH=NODE_MODULES, CHROMIUM=CHROMIUM))
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout.strip().splitlines()[-1])
+    print("screenshots in %s (first chart drawn %d ms after navigation; ink %s)" % (shots, shown["firstChartMs"], shown["userInk"]))
+    assert shown["problems"] == []
+    assert shown["state"] == "connected" and "#secret" not in shown["address"]  # taken out of the address bar
+    assert shown["systemFrom"] < shown["opened"] - 4 and shown["systemPoints"] > 3  # history before the page
+    assert load.user in shown["usersLegend"] and shown["legendFirst"] == load.user  # the top of the stack
+    assert shown["userInk"]["near"] > 50, (shown["colour"], shown["userInk"])  # the loaded user's band is painted
+    assert shown["cpuInk"]["near"] > 20, shown["cpuInk"]  # the CPU line is drawn
+    assert any(load.user in alert for alert in shown["alerts"])
+    assert "yes" in shown["processes"]
+    assert "CPU:" in shown["tooltip"] and "Memory:" in shown["tooltip"]
+    backgrounds = {shot["scheme"]: shot["background"] for shot in shown["shots"]}
+    assert backgrounds["light"] != backgrounds["dark"]
+    for shot in shown["shots"]:
+        assert os.path.getsize(shot["file"]) > 20000, shot
+        assert shot["overflow"] <= 0, shot  # nothing wider than the screen, phone included
+        assert shot["ink"]["near"] > 10, shot
