@@ -69,6 +69,8 @@ bench: venv      ## Every table of BENCHMARKS.md (about 40 minutes; Glances gets
 	test -x .venvs/bench/bin/glances || { $(PYTHON) -m venv .venvs/bench && .venvs/bench/bin/pip install $(PIP_QUIET) glances; }
 	$(PY) bench/glances_compare.py .venvs/bench/bin/glances
 	$(PY) bench/tls.py
+	$(PY) bench/history.py
+	$(PY) bench/dashboard.py
 	$(MAKE) bench-deps
 	$(PY) bench/exporters.py
 

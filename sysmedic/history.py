@@ -87,10 +87,11 @@ class History:
     :param config: a callable returning the current Config (for the resolutions).
     """
 
-    def __init__(self, timeline, database, config):
+    def __init__(self, timeline, database, config, stored=lambda since, until: True):
         self._timeline = timeline
         self._database = database
         self._config = config
+        self._stored = stored
 
     def answer(self, request, now):
         metrics = parse_names(request.get("metrics"), "metrics", METRICS, limit=len(METRICS)) or list(METRICS)
@@ -98,7 +99,8 @@ class History:
         since = parse_since(request.get("since"), now)
         monitoring = self._config().monitoring
         oldest = self._timeline.oldest()
-        from_memory = oldest is not None and since >= oldest - monitoring.update_interval
+        from_memory = oldest is not None and (since >= oldest - monitoring.update_interval
+                                              or not self._stored(since, oldest))  # a young daemon's first run
         finest = monitoring.update_interval if from_memory else monitoring.monitoring_interval
         step = parse_step(request.get("step"), now - since, finest)
         start = math.floor(since / step) * step

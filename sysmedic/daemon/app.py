@@ -38,7 +38,7 @@ from ..server.clients import Broadcaster, Registry
 from ..server.context import ServerContext
 from ..server.frames import GOING_AWAY
 from ..server.http import Server
-from ..storage import Storage, database_path, history_buckets, set_aside_if_corrupt
+from ..storage import Storage, database_path, history_buckets, history_stored, set_aside_if_corrupt
 from .control import SOCKET_FILE, ControlServer
 from .controls import ControlCommands
 from .health import Health
@@ -175,7 +175,8 @@ class Daemon:
         config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
         monitoring = self.settings.config.monitoring
         timeline = Timeline(min(MAX_TIMELINE_POINTS, monitoring.history_memory / monitoring.update_interval))
-        history = History(timeline, lambda *query: history_buckets(path, *query), config)
+        history = History(timeline, lambda *query: history_buckets(path, *query), config,
+                          stored=lambda since, until: history_stored(path, since, until))
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
                                heartbeat_every=self.systemd.ping_every(),

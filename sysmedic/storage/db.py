@@ -385,6 +385,36 @@ class Storage:
         return [dict(zip(keys, row)) for row in self._db.execute(query, args)]
 
 
+def _reader(path):
+    """A read-only connection to the database at ``path`` (any thread may open one).
+
+    :raises StorageError: when it cannot be opened.
+    """
+    from urllib.parse import quote
+    try:
+        refuse_links(path)
+        return sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True, timeout=2.0)
+    except sqlite3.DatabaseError as err:
+        raise StorageError(describe(path, err))
+    except OSError as err:
+        raise StorageError("%s: cannot open: %s" % (path, err))
+
+
+def history_stored(path, since, until):
+    """Whether any history row has ``since <= time < until`` (False when none can be read)."""
+    try:
+        db = _reader(path)
+    except StorageError:
+        return False
+    try:
+        return db.execute("SELECT 1 FROM system_history WHERE time >= ? AND time < ? LIMIT 1",
+                          (since, until)).fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        db.close()
+
+
 def history_buckets(path, since, until, step, users=None, top=10):
     """History rows with ``since <= time < until`` folded into buckets of ``step`` seconds by
     SQLite itself (the answer is at most one row per bucket and user, however long the range),
@@ -399,16 +429,10 @@ def history_buckets(path, since, until, step, users=None, top=10):
 
     :raises StorageError: when the database cannot be read.
     """
-    from urllib.parse import quote
     bucket = "CAST((time - :since) / :step AS INTEGER)"
     where = "time >= :since AND time < :until"
     args = {"since": since, "until": until, "step": step}
-    try:
-        refuse_links(path)
-        db = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True, timeout=2.0)
-    except (sqlite3.DatabaseError, OSError) as err:
-        raise StorageError(describe(path, err) if isinstance(err, sqlite3.DatabaseError)
-                           else "%s: cannot open: %s" % (path, err))
+    db = _reader(path)
     try:
         system = {}
         intervals = {}

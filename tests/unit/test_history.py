@@ -147,3 +147,18 @@ def test_nothing_known_yet_gives_empty_buckets():
                    config).answer({"since": 60}, NOW)
     assert data["source"] == "database" and all(v is None for v in data["system"]["cpu"]["avg"])
     assert not any(math.isnan(v) for v in data["timestamps"])
+
+
+def test_a_young_daemon_with_nothing_stored_serves_its_samples_at_their_own_step(tmp_path):
+    path = str(tmp_path / "sysmedic.db")
+    Storage(path).close()  # an empty database: the daemon's first run
+    from sysmedic.storage import history_stored
+    timeline = filled(12, NOW - 60)  # a minute of samples at 5 s
+    history = History(timeline, no_database, config, stored=lambda since, until: history_stored(path, since, until))
+    data = history.answer({"since": 3600}, NOW)
+    assert data["source"] == "memory" and data["step"] == 5.0
+    assert len([v for v in data["system"]["cpu"]["avg"] if v is not None]) == 12
+    write_rows(path, NOW - 7200, 3)  # an earlier run's rows: they are read, at the rows' step
+    history = History(timeline, lambda *q: history_buckets(path, *q), config,
+                      stored=lambda since, until: history_stored(path, since, until))
+    assert history.answer({"since": 7200}, NOW)["source"] == "memory+database"
