@@ -6,8 +6,9 @@ The last ``history_memory`` seconds come from the in-memory :class:`~sysmedic.an
 ``monitoring_interval``), folded into buckets by SQLite itself. A range that starts before the
 timeline's oldest point is served from both, the database up to that point. Every bucket holds
 the average (weighted by samples) and the maximum of what fell in it: a peak survives any step.
-At most :data:`MAX_POINTS` buckets: a smaller ``step`` is raised to fit, and the answer says the
-step it used.
+At most :data:`MAX_POINTS` buckets, and :data:`MAX_VALUES` values in one answer (50 users by
+name get a coarser step than the top 10): a smaller ``step`` is raised to fit, and the answer
+says the step it used.
 """
 
 import datetime
@@ -17,6 +18,7 @@ from .analysis.timeline import PER_USER, SYSTEM, Buckets, bucket
 from .errors import StorageError
 
 MAX_POINTS = 2000
+MAX_VALUES = 40000  # values in one answer at most (~150 KB): many users get a coarser step
 MAX_USERS = 50
 TOP_USERS = 10
 METRICS = SYSTEM + tuple("user_" + name for name in PER_USER)
@@ -68,14 +70,15 @@ def parse_names(value, name, allowed=None, limit=MAX_USERS):
     return list(dict.fromkeys(value))
 
 
-def parse_step(value, span, finest):
+def parse_step(value, span, finest, series=1):
     """The bucket width: ``value`` (seconds) or the finest the source has, raised until the
-    range fits in :data:`MAX_POINTS` buckets."""
+    range fits in :data:`MAX_POINTS` buckets and the answer's ``series`` hold at most
+    :data:`MAX_VALUES` values in all."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                               or not 0 < value <= MAX_RANGE or value != value):
         raise BadArguments("step must be a number of seconds above 0")
     step = float(value) if value is not None else finest
-    return max(step, span / MAX_POINTS)
+    return max(step, span / MAX_POINTS, span * series / MAX_VALUES)
 
 
 class History:
@@ -102,7 +105,10 @@ class History:
         from_memory = oldest is not None and (since >= oldest - monitoring.update_interval
                                               or not self._stored(since, oldest))  # a young daemon's first run
         finest = monitoring.update_interval if from_memory else monitoring.monitoring_interval
-        step = parse_step(request.get("step"), now - since, finest)
+        each_user = sum(1 for name in metrics if name.startswith("user_"))
+        series = sum(1 for name in metrics if name in SYSTEM) + each_user * (
+            (len(users) if users is not None else TOP_USERS + 1))
+        step = parse_step(request.get("step"), now - since, finest, series)
         start = math.floor(since / step) * step
         buckets = Buckets(start, step, int((now - start) // step) + 1)  # the last one holds now
         boundary = start if from_memory else (now if oldest is None else oldest)

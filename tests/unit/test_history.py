@@ -10,7 +10,7 @@ import pytest
 
 from sysmedic.analysis.history import SystemRow, UserRow
 from sysmedic.analysis.timeline import Timeline
-from sysmedic.history import MAX_POINTS, BadArguments, History
+from sysmedic.history import MAX_POINTS, MAX_VALUES, BadArguments, History
 from sysmedic.server import protocol
 from sysmedic.storage import Storage, history_buckets
 
@@ -58,8 +58,19 @@ def test_down_sampling_keeps_the_peak_and_averages_the_rest():
 
 def test_the_step_is_raised_to_keep_at_most_2000_points():
     timeline = filled(100, NOW - 500)
-    data = History(timeline, no_database, config).answer({"since": 500, "step": 0.01}, NOW)
+    data = History(timeline, no_database, config).answer({"since": 500, "step": 0.01, "metrics": ["cpu"]}, NOW)
     assert len(data["timestamps"]) <= MAX_POINTS + 1 and data["step"] == pytest.approx(500 / MAX_POINTS)
+
+
+def test_many_users_by_name_get_a_coarser_step_to_keep_the_answer_bounded():
+    names = ["u%d" % i for i in range(50)]
+    timeline = filled(720, NOW - 3600 + 5, users=lambda i: [(n, 1.0, 1.0) for n in names])
+    history = History(timeline, no_database, config)
+    top = history.answer({"since": 3600}, NOW)
+    assert top["step"] == 5.0 and len(top["users"]) == 10  # 26 series of 721 points: within bounds
+    every = history.answer({"since": 3600, "users": names}, NOW)
+    values = len(every["timestamps"]) * (4 + 2 * 50)
+    assert every["step"] > 5.0 and values <= MAX_VALUES * 1.01 and len(every["users"]) == 50
 
 
 @pytest.mark.parametrize("request_, message", [
