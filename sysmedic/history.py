@@ -112,7 +112,7 @@ class History:
         start = math.floor(since / step) * step
         buckets = Buckets(start, step, int((now - start) // step) + 1)  # the last one holds now
         boundary = start if from_memory else (now if oldest is None else oldest)
-        want_users = any(m.startswith("user_") for m in metrics)
+        want_users = each_user > 0
         rows, points, source = None, None, []
         if not from_memory:
             try:
