@@ -197,3 +197,25 @@ def test_no_user_is_shown_above_the_machine_in_a_window_where_proc_stat_saw_noth
     after = sample(12, {1: (0, 0, 1, 1.01, 0)}, busy=5)
     assert shares(Accountant(names=str), before, after) == {0: 0.0}
 
+
+
+def datagram(payload, kind=30):
+    return struct.pack("=IHHII", 16 + len(payload), kind, 0, 0, 0) + payload
+
+
+@pytest.mark.parametrize("cpu_us, ticked_us, tid, tgid", [(1100, 4000, 7, 7), (0, 4000, 7, 7), (5, 5, 8, 7)])
+def test_the_one_unpack_read_of_a_datagram_matches_the_general_path(cpu_us, ticked_us, tid, tgid):
+    """The listener reads the usual datagram (one task's record) in one unpack; it must give
+    what the general path gives, threads of a living process left out as :meth:`_keep` does."""
+    from sysmedic.collect.exits import ExitListener
+    payload = struct.pack("=BBH", 2, 1, 0) + attr(4, attr(1, struct.pack("=I", tid)) + attr(
+        3, stats(tid, tgid, 1001, 42, 1234, cpu_us, ticked_us=ticked_us)))
+    general = [r for r in parse_exits(payload) if r.group or r.tid == r.tgid]
+    found = []
+    ExitListener._handle(None, datagram(payload), found)
+    assert found == general
+    assert len(found) == (1 if tid == tgid else 0)
+    group = payload + attr(5, attr(2, struct.pack("=I", 7)) + attr(3, stats(0, 0, 0, 0, 0, 9, group=True)))
+    found = []
+    ExitListener._handle(None, datagram(group), found)  # two records in one message: the general path
+    assert found == parse_exits(group)
