@@ -91,6 +91,20 @@ def config_data(state):
             "user_memory_threshold": monitoring.user_memory_threshold}
 
 
+# Requests that cost more than one against the rate limit: get_history may read a day of rows
+# from SQLite (~150 ms), so a client gets two a second at the default 20 requests/s.
+COSTS = {"get_history": 10}
+
+
+def cost_of(message):
+    """What ``message`` (text) counts against the rate limit: a cheap look, before parsing."""
+    if isinstance(message, str):
+        for kind, cost in COSTS.items():
+            if kind in message:
+                return cost
+    return 1
+
+
 class BadRequest(ValueError):
     """A request's arguments are wrong: the text is the ``error`` reply."""
 
@@ -244,11 +258,13 @@ class RateLimiter:
     def flooding(self):
         return self._dropped_since_warning > self._flood_limit
 
-    def allow(self):
+    def allow(self, cost=1.0):
+        """Whether a request costing ``cost`` requests (at most the burst) may go now."""
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
         self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        cost = min(float(cost), self._burst)
+        if self._tokens >= cost:
+            self._tokens -= cost
             return True
         return False

@@ -27,7 +27,7 @@ def drain(client):
 
 def answer(message, limiter, app):
     """The reply to one client message, or None when the rate limit drops it unanswered."""
-    if not limiter.allow():
+    if not limiter.allow(protocol.cost_of(message)):
         if not limiter.warn():
             return None
         return protocol.error_message(protocol.RATE_LIMITED, app.clock(), protocol.request_id_of(message))

@@ -128,3 +128,14 @@ def test_rate_limiter_refills_with_time():
     assert limiter.allow() and not limiter.allow()
     now[0] = 100
     assert sum(limiter.allow() for _ in range(10)) == 3
+
+
+def test_get_history_costs_ten_requests_against_the_rate_limit():
+    now = [0.0]
+    limiter = protocol.RateLimiter(20, 40, lambda: now[0])
+    history = '{"type": "get_history", "since": 86400}'
+    assert protocol.cost_of(history) == 10 and protocol.cost_of('{"type": "ping"}') == 1
+    assert [limiter.allow(protocol.cost_of(history)) for _ in range(5)] == [True, True, True, True, False]
+    now[0] += 0.5  # 10 tokens back: one more
+    assert limiter.allow(protocol.cost_of(history)) and not limiter.allow(protocol.cost_of(history))
+    assert protocol.RateLimiter(1, 1, lambda: 0.0).allow(10)  # never more than the burst
