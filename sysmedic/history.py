@@ -78,7 +78,12 @@ def parse_step(value, span, finest, series=1):
                               or not 0 < value <= MAX_RANGE or value != value):
         raise BadArguments("step must be a number of seconds above 0")
     step = float(value) if value is not None else finest
-    return max(step, span / MAX_POINTS, span * series / MAX_VALUES)
+    if step >= span / MAX_POINTS and step * MAX_VALUES >= span * series:
+        return step
+    # Raised: to whole multiples of the finest step (each bucket holds as many samples), and
+    # merged buckets carry a max beside each average, so twice the values.
+    needed = max(span / MAX_POINTS, 2 * span * series / MAX_VALUES)
+    return math.ceil(needed / finest) * finest
 
 
 class History:

@@ -59,7 +59,10 @@ def test_down_sampling_keeps_the_peak_and_averages_the_rest():
 def test_the_step_is_raised_to_keep_at_most_2000_points():
     timeline = filled(100, NOW - 500)
     data = History(timeline, no_database, config).answer({"since": 500, "step": 0.01, "metrics": ["cpu"]}, NOW)
-    assert len(data["timestamps"]) <= MAX_POINTS + 1 and data["step"] == pytest.approx(500 / MAX_POINTS)
+    assert len(data["timestamps"]) <= MAX_POINTS + 1 and data["step"] == 5.0  # raised: whole samples a bucket
+    long = History(filled(100, NOW - 500), lambda *q: {"system": {}, "users": {}, "others": {}, "rank": {}},
+                   config).answer({"since": 400 * 86400, "metrics": ["cpu"]}, NOW)
+    assert len(long["timestamps"]) <= MAX_POINTS + 1 and long["step"] % 60 == 0
 
 
 def test_many_users_by_name_get_a_coarser_step_to_keep_the_answer_bounded():
@@ -69,8 +72,9 @@ def test_many_users_by_name_get_a_coarser_step_to_keep_the_answer_bounded():
     top = history.answer({"since": 3600}, NOW)
     assert top["step"] == 5.0 and len(top["users"]) == 10  # 26 series of 721 points: within bounds
     every = history.answer({"since": 3600, "users": names}, NOW)
-    values = len(every["timestamps"]) * (4 + 2 * 50)
-    assert every["step"] > 5.0 and values <= MAX_VALUES * 1.01 and len(every["users"]) == 50
+    values = len(every["timestamps"]) * (4 + 2 * 50) * 2  # each series an avg and a max
+    assert every["step"] % 5.0 == 0 and every["step"] > 5.0 and values <= MAX_VALUES * 1.01
+    assert len(every["users"]) == 50 and "max" in every["users"]["u0"]["cpu"]
 
 
 @pytest.mark.parametrize("request_, message", [
