@@ -266,7 +266,8 @@ class Tunnel:
                     del self._early[:]
             while True:
                 chunk = self._tls.read(65536)
-                if not chunk:
+                if not chunk:  # the peer's close_notify: SSLObject.read gives b"" for it
+                    self._raw_eof = True
                     break
                 self._to_inner += chunk
         except ssl.SSLWantReadError:
@@ -305,7 +306,11 @@ class Tunnel:
             except (ssl.SSLWantReadError, ssl.SSLError):
                 pass
         elif self._handshaken:
-            self._tls.write(data)
+            try:
+                self._tls.write(data)
+            except ssl.SSLError as err:  # e.g. the peer's close_notify came first: nothing more goes
+                log.debug("%s TLS write after the end: %s", self._peer, err)
+                return False
         else:
             self._early += data
         self._to_raw += self._outgoing.read()

@@ -241,3 +241,23 @@ def test_a_bad_certificate_or_key_is_one_line_at_start(make_daemon, pki, tmp_pat
     assert len(lines) == 1 and re.search(message, lines[0]), result.stderr
     assert not os.path.exists(os.path.join(home, "sysmedic.db"))  # failed before storing anything
     del daemon
+
+
+def test_a_client_that_ends_its_tls_while_updates_flow_leaves_no_traceback(tls_daemon, pki):
+    """close_notify from the client (its end of the stream), then nothing: the daemon goes on
+    writing updates to it for a moment; the tunnel ends the connection quietly."""
+    daemon = tls_daemon()
+    context = trusting(pki)
+    raw = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    sock = context.wrap_socket(raw, server_hostname="localhost")
+    sock.sendall(("GET /ws?secret=%s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                  % daemon.secret).encode())
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    try:
+        sock.unwrap()  # our close_notify; the daemon's updates keep coming for a moment
+    except (ssl.SSLError, OSError):
+        pass
+    raw.close()
+    wait_for(lambda: daemon.control("status")["clients"] == 0, 20, what="the client gone")
+    assert "Traceback" not in daemon.log() and "TLS tunnel failed" not in daemon.log()

@@ -1,0 +1,106 @@
+"""get_history through the live daemon (issue 12): ~1000 processes, 50 throw-away users each
+with a process, the timeline filled with 720 samples (an hour's worth at the default 5 s: here
+at 0.2 s with ``history_memory`` 144 s, so it fills in 2.4 minutes while the sampler works five
+times as often as by default, a harsher neighbour for the request than the default).
+
+A WebSocket client then asks RUNS times for the whole timeline, all series: the default answer
+(the top 10 users and others) and all 50 users by name; per request the round trip on
+loopback (median, worst) and the message size. Root only (useradd, setpriv).
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from _procs import ExtraProcesses, process_count  # noqa: E402
+from fanout import free_port  # noqa: E402
+
+from sysmedic.daemon import control  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "20"))
+USERS = 50
+
+
+def main():
+    if os.geteuid() != 0:
+        raise SystemExit("bench/history_live.py needs root (throw-away users)")
+    import websocket  # websocket-client, from requirements-test.txt
+    names = ["smhist-%s" % secrets.token_hex(3) for _ in range(USERS)]
+    sleepers = []
+    home = tempfile.mkdtemp(prefix="sysmedic-history-")
+    os.chmod(home, 0o700)
+    daemon = None
+    try:
+        for name in names:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
+                            name], check=True, capture_output=True)
+            sleepers.append(subprocess.Popen(["setpriv", "--reuid=%s" % name, "--regid=%s" % name, "--clear-groups",
+                                              "sleep", "3600"]))
+        with ExtraProcesses(1000):
+            port = free_port()
+            with open(os.path.join(home, "websocket.json"), "w") as handle:
+                json.dump({"port": port, "host": "127.0.0.1", "max_message_size": 65536}, handle)
+            with open(os.path.join(home, "config.json"), "w") as handle:
+                json.dump({"monitoring": {"update_interval": 0.2, "history_memory": "144s"}}, handle)
+            env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
+            daemon = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(400):
+                try:
+                    secret = control.call(home, "status")["secret"]
+                    break
+                except Exception:
+                    time.sleep(0.05)
+            time.sleep(150)  # the timeline fills: 720 samples at 0.2 s
+            count = process_count()
+            ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=30)
+            rows = []
+            for label, extra in (("default: top 10 + others", {}), ("all 50 users by name", {"users": names})):
+                times, size, points, users = [], 0, 0, 0
+                for run in range(RUNS):
+                    request_id = "h%d" % run
+                    started = time.perf_counter()
+                    ws.send(json.dumps(dict(extra, type="get_history", request_id=request_id, since=144)))
+                    while True:
+                        text = ws.recv()
+                        if '"request_id":"%s"' % request_id in text:
+                            break
+                    times.append(time.perf_counter() - started)
+                    size = len(text.encode("utf-8"))
+                    answer = json.loads(text)["data"]
+                    points, users = len(answer["timestamps"]), len(answer["users"])
+                    time.sleep(0.6)  # within the rate limit (get_history counts ten)
+                rows.append((label, points, users, statistics.median(times) * 1000, max(times) * 1000, size / 1024))
+            ws.close()
+    finally:
+        if daemon is not None:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(30)
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
+        for name in names:
+            subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+    print("# get_history through the live daemon: %d processes, %d users with a process, 720 samples, %d runs"
+          % (count, USERS, RUNS))
+    print()
+    print("| request | points | users | round trip ms, median | worst | KB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print("| %s | %d | %d | %.1f | %.1f | %.0f |" % row)
+
+
+if __name__ == "__main__":
+    main()
