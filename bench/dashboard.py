@@ -20,9 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from _procs import start_daemon  # noqa: E402
 from fanout import free_port  # noqa: E402
-
-from sysmedic.daemon import control  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 WARM = float(os.environ.get("BENCH_WARM", "60"))
@@ -30,20 +29,9 @@ WARM = float(os.environ.get("BENCH_WARM", "60"))
 
 def main():
     home = tempfile.mkdtemp(prefix="sysmedic-dashboard-")
-    os.chmod(home, 0o700)
     port = free_port()
-    with open(os.path.join(home, "websocket.json"), "w") as handle:
-        json.dump({"port": port, "host": "127.0.0.1"}, handle)
-    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
-    daemon = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon, secret = start_daemon(home, {"port": port, "host": "127.0.0.1"})
     try:
-        for _ in range(400):
-            try:
-                secret = control.call(home, "status")["secret"]
-                break
-            except Exception:
-                time.sleep(0.05)
         time.sleep(WARM)  # samples for the history to hold (12 at the default 5 s)
         node = os.path.join(ROOT, "tests", "node", "node_modules")
         out = subprocess.run(["node", os.path.join(ROOT, "bench", "dashboard_load.js"),

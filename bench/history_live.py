@@ -23,10 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from _procs import ExtraProcesses, process_count  # noqa: E402
+from _procs import ExtraProcesses, process_count, start_daemon  # noqa: E402
 from fanout import free_port  # noqa: E402
-
-from sysmedic.daemon import control  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 USERS = 50
@@ -49,19 +47,8 @@ def main():
                                               "sleep", "3600"]))
         with ExtraProcesses(1000):
             port = free_port()
-            with open(os.path.join(home, "websocket.json"), "w") as handle:
-                json.dump({"port": port, "host": "127.0.0.1", "max_message_size": 65536}, handle)
-            with open(os.path.join(home, "config.json"), "w") as handle:
-                json.dump({"monitoring": {"update_interval": 0.2, "history_memory": "144s"}}, handle)
-            env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
-            daemon = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(400):
-                try:
-                    secret = control.call(home, "status")["secret"]
-                    break
-                except Exception:
-                    time.sleep(0.05)
+            daemon, secret = start_daemon(home, {"port": port, "host": "127.0.0.1"},
+                                          {"monitoring": {"update_interval": 0.2, "history_memory": "144s"}})
             time.sleep(150)  # the timeline fills: 720 samples at 0.2 s
             count = process_count()
             ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=30)

@@ -9,14 +9,12 @@ a throw-away CA), measured in turns, RUNS times (medians).
   client's latency, p50.
 """
 
-import json
 import os
 import shutil
 import signal
 import socket
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from _procs import start_daemon  # noqa: E402
 from fanout import cpu_seconds, free_port, measure  # noqa: E402
 
 from sysmedic.daemon import control  # noqa: E402
@@ -37,23 +36,10 @@ BROADCASTS = int(os.environ.get("BENCH_BROADCASTS", "15"))
 
 
 def start(home, port, tls):
-    os.makedirs(home, mode=0o700)
     settings = {"port": port, "host": "127.0.0.1", "max_clients": CLIENTS + 10}
     if tls:
         settings.update(tls_cert_file=tls[0], tls_key_file=tls[1])
-    with open(os.path.join(home, "websocket.json"), "w") as handle:
-        json.dump(settings, handle)
-    with open(os.path.join(home, "config.json"), "w") as handle:
-        json.dump({"monitoring": {"update_interval": 1}}, handle)
-    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            return proc, control.call(home, "status")["secret"]
-        except Exception:
-            time.sleep(0.05)
-    raise SystemExit("daemon did not start")
+    return start_daemon(home, settings, {"monitoring": {"update_interval": 1}})
 
 
 def idle_rate(pid, seconds=5.0):

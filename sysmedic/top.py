@@ -14,6 +14,8 @@ redraws on resize.
 
 import json
 import locale
+import re
+import sys
 import time
 from urllib.parse import quote, urlsplit
 
@@ -195,7 +197,7 @@ def _shown(url):
 
 def _seconds(go_duration):
     text, total = str(go_duration), 0.0
-    for number, unit in __import__("re").findall(r"([\d.]+)(ms|h|m|s)", text):
+    for number, unit in re.findall(r"([\d.]+)(ms|h|m|s)", text):
         total += float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
     return total or 5.0
 
@@ -206,7 +208,7 @@ def run(feed, once=False, out=None):
         import shutil
         size = shutil.get_terminal_size((80, 24))
         text = "\n".join(render(feed.frame(size.columns - 26), size.columns, size.lines)) + "\n"
-        (out or __import__("sys").stdout).write(text)
+        (out or sys.stdout).write(text)
         return 0
     import curses
     locale.setlocale(locale.LC_ALL, "")
@@ -219,7 +221,6 @@ def _follow_size(screen):
     frame is being fetched can be lost (seen under tmux), so the size is also asked each pass."""
     import curses
     import os
-    import sys
     try:
         size = os.get_terminal_size(sys.__stdout__.fileno())
     except OSError:

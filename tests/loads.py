@@ -45,6 +45,25 @@ def can_run_loads():
             and shutil.which("useradd") is not None)
 
 
+def users_with_processes(*keep):
+    """The names of the users who own a process now, but ``keep``: for a daemon under test to
+    exclude (``filtering.excluded_users``) where a test needs its throw-away load to be the
+    busiest user shown, whatever else a busy server runs (make test-busy's own burners too)."""
+    import pwd
+    names = set()
+    for entry in os.listdir("/proc"):
+        try:
+            uid = os.stat("/proc/" + entry).st_uid if entry.isdigit() else None
+        except OSError:
+            continue  # ended meanwhile
+        if uid is not None:
+            try:
+                names.add(pwd.getpwuid(uid).pw_name)
+            except KeyError:
+                pass  # a uid with no name is shown by number; it cannot be excluded by name
+    return sorted(names - set(keep))
+
+
 def make_user():
     """A new system user (and group) of its own; :func:`remove_user` deletes it."""
     name = "smload-%s" % secrets.token_hex(4)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -199,7 +200,7 @@ def test_sighup_serves_a_new_certificate_while_an_old_client_keeps_its_stream(tl
     old = Client(daemon.ws_url(), cafile=ca)
     old.next("welcome")
     install(daemon.home, pki, "renewed")
-    daemon.proc.send_signal(__import__("signal").SIGHUP)
+    daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "TLS certificate loaded for new connections" in daemon.log(), 10, what="the reload")
     assert served_serial(daemon.port) == pem_serial(os.path.join(pki, "renewed.pem"))
     old.next("system_update")  # the old stream goes on
@@ -214,7 +215,7 @@ def test_sighup_serves_a_new_certificate_while_an_old_client_keeps_its_stream(tl
     assert served_serial(daemon.port) == pem_serial(os.path.join(pki, "renewed.pem"))
     old.next("system_update")
     new.next("system_update")
-    daemon.proc.send_signal(__import__("signal").SIGHUP)
+    daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "reload failed, keeping the running configuration: tls_key_file" in daemon.log(), 10,
              what="the failed reload's line")
     old.next("system_update")

@@ -48,6 +48,7 @@ function inked([canvasId, colour]) {
     result.colour = colour;
     result.userInk = await page.evaluate(inked, ['chart-users', colour]);
     result.cpuInk = await page.evaluate(inked, ['chart-system', '#3b82f6']);
+    result.memoryInk = await page.evaluate(inked, ['chart-system', '#10b981']);
     await page.waitForFunction((user) => [...document.querySelectorAll('#alerts li')].some((li) => li.textContent.includes(user)),
       loadUser, { timeout: 90000 });
     result.alerts = await page.$$eval('#alerts li', (items) => items.map((i) => i.textContent));
@@ -75,7 +76,9 @@ function inked([canvasId, colour]) {
         await page.screenshot({ path: file, fullPage: false });
         const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        result.shots.push({ file, scheme, background, overflow, ink: await page.evaluate(inked, ['chart-system', '#3b82f6']) });
+        const ink = (await page.evaluate(inked, ['chart-system', '#3b82f6'])).near +
+          (await page.evaluate(inked, ['chart-system', '#10b981'])).near;
+        result.shots.push({ file, scheme, background, overflow, ink });
       }
     }
   } finally {
