@@ -1,7 +1,7 @@
 """get_history through the live daemon (issue 12): ~1000 processes, 50 throw-away users each
-with a process, the timeline filled with 720 samples (an hour's worth at the default 5 s: here
-at 0.2 s with ``history_memory`` 144 s, so it fills in 2.4 minutes while the sampler works five
-times as often as by default, a harsher neighbour for the request than the default).
+with a process, the timeline filled with 720 samples: an hour at the default 5 s, which takes
+an hour (BENCH_INTERVAL=1 fills it in 12 minutes with ``history_memory`` 720 s, the sampler
+then working five times as often as by default, a harsher neighbour for the request).
 
 A WebSocket client then asks RUNS times for the whole timeline, all series: the default answer
 (the top 10 users and others) and all 50 users by name; per request the round trip on
@@ -27,7 +27,9 @@ from _procs import ExtraProcesses, process_count, start_daemon  # noqa: E402
 from fanout import free_port  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
+INTERVAL = float(os.environ.get("BENCH_INTERVAL", "5"))
 USERS = 50
+SAMPLES = 720
 
 
 def main():
@@ -48,8 +50,9 @@ def main():
         with ExtraProcesses(1000):
             port = free_port()
             daemon, secret = start_daemon(home, {"port": port, "host": "127.0.0.1"},
-                                          {"monitoring": {"update_interval": 0.2, "history_memory": "144s"}})
-            time.sleep(150)  # the timeline fills: 720 samples at 0.2 s
+                                          {"monitoring": {"update_interval": INTERVAL,
+                                                          "history_memory": "%gs" % (SAMPLES * INTERVAL)}})
+            time.sleep(SAMPLES * INTERVAL + 2 * INTERVAL)  # the timeline fills (a benchmark's wait, not a sync)
             count = process_count()
             ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=30)
             rows = []
@@ -58,7 +61,8 @@ def main():
                 for run in range(RUNS):
                     request_id = "h%d" % run
                     started = time.perf_counter()
-                    ws.send(json.dumps(dict(extra, type="get_history", request_id=request_id, since=144)))
+                    ws.send(json.dumps(dict(extra, type="get_history", request_id=request_id,
+                                            since=SAMPLES * INTERVAL)))
                     while True:
                         text = ws.recv()
                         if '"request_id":"%s"' % request_id in text:
@@ -80,8 +84,8 @@ def main():
         for name in names:
             subprocess.run(["userdel", name], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
-    print("# get_history through the live daemon: %d processes, %d users with a process, 720 samples, %d runs"
-          % (count, USERS, RUNS))
+    print("# get_history through the live daemon: %d processes, %d users with a process, %d samples at %g s, "
+          "%d runs" % (count, USERS, SAMPLES, INTERVAL, RUNS))
     print()
     print("| request | points | users | round trip ms, median | worst | KB |")
     print("|---|---:|---:|---:|---:|---:|")

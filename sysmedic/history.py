@@ -13,8 +13,10 @@ says the step it used.
 
 import datetime
 import math
+from itertools import repeat
+from operator import add, sub, truediv
 
-from .analysis.timeline import PER_USER, SYSTEM, Buckets, bucket
+from .analysis.timeline import NO_PEAK, PER_USER, SCALE, SYSTEM, Buckets, Layout, fold
 from .errors import StorageError
 
 MAX_POINTS = 2000
@@ -126,7 +128,7 @@ class History:
                 raise BadArguments("history before %s is not readable: %s" % (_iso(boundary), err))
             source.append("database")
         if oldest is not None:
-            points = self._timeline.points(boundary, now + step)
+            points = self._timeline.window(boundary, buckets.end)
             if points[0]:
                 source.insert(0, "memory")
         chosen = users if users is not None else _top(rows, points, TOP_USERS)
@@ -137,17 +139,14 @@ class History:
             columns.add_points(points, chosen if want_users else (), users is None)
         data = {"since": round(start, 3), "until": round(now, 3), "step": round(step, 3),
                 "source": "+".join(source) or "none", "timestamps": buckets.times()}
-        data["system"] = {name: columns.series(("system", name), DIGITS[name]) for name in SYSTEM if name in metrics}
+        data["system"] = {name: columns.series(("system", name), SCALE[name]) for name in SYSTEM if name in metrics}
         if want_users:
             per_user = [name for name in PER_USER if "user_" + name in metrics]
-            data["users"] = {user: {name: columns.series((user, name), 1) for name in per_user}
+            data["users"] = {user: {name: columns.series((user, name), SCALE[name]) for name in per_user}
                              for user in chosen if columns.has(user)}
             if users is None:
                 data["others"] = {name: columns.summed(name) for name in per_user}
         return data
-
-
-DIGITS = {"cpu": 1, "memory": 1, "load": 2, "network": 0}
 
 
 def _top(rows, points, count):
@@ -155,7 +154,7 @@ def _top(rows, points, count):
     rank = dict(rows["rank"]) if rows is not None else {}
     if points is not None:
         for user, (cpu, _) in points[2].items():
-            rank[user] = (rank.get(user) or 0.0) + sum(v for v in cpu if v == v)
+            rank[user] = (rank.get(user) or 0.0) + sum(cpu) / SCALE["cpu"]
     return sorted(rank, key=lambda user: -(rank[user] or 0.0))[:count]
 
 
@@ -164,98 +163,137 @@ def _iso(epoch):
 
 
 class _Columns:
-    """What falls in each bucket, per series: (bucket indices, averages, weights, maxima) from
-    both sources, bucketed at the end; the others are summed per point or row as they come."""
+    """Per series and bucket, from both sources: the total of what fell in it, its weight
+    (samples) and its maximum (:data:`NO_PEAK` for none). Lists as long as the buckets, merged
+    a source at a time with the loops in C; the others (everyone not shown) are one more series
+    divided by every sample in the bucket."""
 
     def __init__(self, buckets):
         self._buckets = buckets
+        self._count = buckets.count
         self._series = {}
-        self._others = {name: [0.0] * buckets.count for name in PER_USER}
         self._samples = [0] * buckets.count  # samples per bucket (the others' divisor)
+        self._placed = {}  # id(source weights) -> (them, them placed among all the buckets)
+        self._divisors = {}  # id(weights) -> (them, each at least 1)
 
-    def _extend(self, key, indices, values, weights, maxima):
+    def _column(self, key):
         column = self._series.get(key)
         if column is None:
-            column = self._series[key] = ([], [], [], [])
-        column[0].extend(indices)
-        column[1].extend(values)
-        column[2].extend(weights)
-        column[3].extend(maxima)
+            column = self._series[key] = ([0] * self._count, [0] * self._count, [NO_PEAK] * self._count)
+        return column
 
-    def _add_others(self, name, indices, values, weights):
-        total = self._others[name]
-        for index, value, weight in zip(indices, values, weights):
-            if index is not None and value == value:
-                total[index] += value * weight
+    def _merge(self, key, first, totals, weights, peaks):
+        """Add a source's buckets ``first, first + 1, ...`` to a series."""
+        end = first + len(totals)
+        column = self._series.get(key)
+        if column is None:  # the usual: one source, placed whole
+            before, after = [0] * first, [0] * (self._count - end)
+            placed = self._placed.get(id(weights))
+            if placed is None:  # the same for every series where each sample counted: made once
+                placed = self._placed[id(weights)] = (weights, before + list(weights) + after)
+            self._series[key] = (before + totals + after, placed[1],
+                                 [NO_PEAK] * first + peaks + [NO_PEAK] * (self._count - end))
+            return
+        if column[1] is self._placed.get(id(weights), (None, None))[1]:
+            column = self._series[key] = (column[0], list(column[1]), column[2])  # its own from here on
+        column[0][first:end] = map(add, column[0][first:end], totals)
+        column[1][first:end] = map(add, column[1][first:end], weights)
+        column[2][first:end] = map(max, column[2][first:end], peaks)
 
     def add_points(self, points, chosen, others_too):
-        times, system, per_user, others = points
-        indices = [self._buckets.index(t) for t in times]
-        ones = [1] * len(times)
-        for index in indices:
-            if index is not None:
-                self._samples[index] += 1
+        times, system, per_user, total = points
+        layout = Layout(self._buckets, times)
+        first = layout.first
+        self._samples[first:first + len(layout.counts)] = map(add, self._samples[first:first + len(layout.counts)],
+                                                              layout.counts)
         for name, values in system.items():
-            self._extend(("system", name), indices, values, ones, values)
-        for user, series in per_user.items():
-            if user in chosen:
-                for name, values in zip(PER_USER, series):
-                    self._extend((user, name), indices, values, ones, values)
-            elif others_too and chosen:
-                for name, values in zip(PER_USER, series):
-                    self._add_others(name, indices, values, ones)
+            self._merge(("system", name), first, *fold(layout, values))
+        for user in chosen:
+            for name, values in zip(PER_USER, per_user.get(user, ())):
+                self._merge((user, name), first, *fold(layout, values))
         if others_too and chosen:
-            for name, values in others.items():
-                self._add_others(name, indices, values, ones)
+            for position, name in enumerate(PER_USER):
+                others = total[name].tolist()
+                for user in chosen:
+                    if user in per_user:
+                        others = map(sub, others, per_user[user][position])
+                others = list(others)
+                self._merge(("others", name), first, *fold(layout, others))
 
     def add_rows(self, rows, chosen):
-        system = sorted(rows["system"].items())
-        indices = [b for b, _ in system]
-        weights = [row[0] for _, row in system]
-        for index, weight in zip(indices, weights):
-            self._samples[index] += weight
+        """SQLite's buckets (averages in the units shown) in :data:`SCALE` units: a bucket's total
+        is its average times its samples."""
+        system = rows["system"]
+        for b, row in system.items():
+            self._samples[b] += row[0]
         for position, name in enumerate(SYSTEM):
-            self._extend(("system", name), indices, [_nan(row[1 + 2 * position]) for _, row in system], weights,
-                         [_nan(row[2 + 2 * position]) for _, row in system])
+            scale = SCALE[name]
+            column = self._column(("system", name))
+            for b, row in system.items():
+                average, peak = row[1 + 2 * position], row[2 + 2 * position]
+                if average is not None:
+                    column[0][b] += round(average * row[0] * scale)
+                    column[1][b] += row[0]
+                if peak is not None:
+                    column[2][b] = max(column[2][b], round(peak * scale))
         if not chosen:
             return
-        samples = dict(zip(indices, weights))
         for user, found in rows["users"].items():
-            ordered = sorted(found.items())
-            keys = [b for b, _ in ordered]
-            weight = [samples.get(b, 1) for b in keys]
             for position, name in enumerate(PER_USER):
-                values = [_nan(v[2 * position]) for _, v in ordered]
-                if user in chosen:
-                    self._extend((user, name), keys, values, weight, [_nan(v[2 * position + 1]) for _, v in ordered])
-                else:
-                    self._add_others(name, keys, values, weight)
-        ordered = sorted(rows["others"].items())
-        keys = [b for b, _ in ordered]
+                scale = SCALE[name]
+                column = self._column((user if user in chosen else "others", name))
+                for b, values in found.items():
+                    average, peak = values[2 * position], values[2 * position + 1]
+                    samples = system[b][0] if b in system else 1
+                    if average is not None:
+                        column[0][b] += round(average * samples * scale)
+                        column[1][b] += samples
+                    if user in chosen and peak is not None:
+                        column[2][b] = max(column[2][b], round(peak * scale))
         for position, name in enumerate(PER_USER):
-            self._add_others(name, keys, [v[position] for _, v in ordered], [samples.get(b, 1) for b in keys])
+            column = self._column(("others", name))
+            for b, values in rows["others"].items():
+                column[0][b] += round(values[position] * (system[b][0] if b in system else 1) * SCALE[name])
 
     def has(self, user):
         return (user, "cpu") in self._series
 
-    def series(self, key, digits):
-        """``{"avg": [...], "max": [...]}``; without ``max`` when no bucket holds more than one
-        sample (then each maximum is its average)."""
-        indices, values, weights, maxima = self._series.get(key, ([], [], [], []))
-        placed = [i for i in indices if i is not None]
-        if len(set(placed)) == len(placed) and all(w == 1 for w in weights):  # a sample a bucket at most
-            averages = [None] * self._buckets.count
-            for index, value in zip(indices, values):
-                if index is not None and value == value:
-                    averages[index] = round(value, digits)
+    def series(self, key, scale):
+        """``{"avg": [...], "max": [...]}`` in the units shown (``scale`` stored units each), null
+        where a bucket holds nothing; without ``max`` when no bucket holds more than one sample
+        (then each maximum is its average)."""
+        totals, weights, peaks = self._series.get(key) or self._column(key)
+        if max(weights, default=0) <= 1:
+            averages = list(map(truediv, totals, repeat(scale)))  # whole numbers: nothing to round
+            _blank(averages, weights, 0)
             return {"avg": averages}
-        averages, peaks = bucket(self._buckets, indices, values, weights, maxima, digits)
-        return {"avg": averages, "max": peaks}
+        averages = self._averaged(totals, weights, scale)
+        highest = list(map(truediv, map(max, peaks, repeat(0)), repeat(scale)))
+        _blank(highest, peaks, NO_PEAK)
+        return {"avg": averages, "max": highest}
 
     def summed(self, name):
-        """The others: per bucket, their sum over the samples in it, divided by those samples."""
-        return [round(total / count, 1) if count else None for total, count in zip(self._others[name], self._samples)]
+        """The others: per bucket, their total over the samples in it, divided by those samples."""
+        totals = self._series.get(("others", name), ([0] * self._count,))[0]
+        return self._averaged(totals, self._samples, SCALE[name])
+
+    def _averaged(self, totals, weights, scale):
+        """``round(total / weight) / scale`` per bucket (None where the weight is 0), in C; a
+        whole number divided by the scale is the shortest decimal there is (123 / 10 is 12.3)."""
+        divisors = self._divisors.get(id(weights))
+        if divisors is None:
+            divisors = self._divisors[id(weights)] = (weights, list(map(max, weights, repeat(1))))
+        averages = list(map(truediv, map(round, map(truediv, totals, divisors[1])), repeat(scale)))
+        _blank(averages, weights, 0)
+        return averages
 
 
-def _nan(value):
-    return float("nan") if value is None else value
+def _blank(values, where, empty):
+    """None in ``values`` wherever ``where`` holds ``empty`` (found in C, a few places usually)."""
+    position = -1
+    try:
+        while True:
+            position = where.index(empty, position + 1)
+            values[position] = None
+    except ValueError:
+        pass

@@ -107,9 +107,26 @@ def test_bad_arguments_are_the_protocols_error_reply():
 def test_timeline_wraps_and_sums_users_past_its_limit():
     timeline = filled(10, NOW - 50, capacity=4, max_users=1,
                       users=lambda i: [("alice", 10.0, 1.0), ("bob", 3.0, 2.0), ("carol", 2.0, 1.0)])
-    times, system, users, others = timeline.points(0, NOW)
+    times, system, users, total = timeline.window(0, NOW)
     assert len(times) == 4 and times[0] == NOW - 50 + 6 * 5.0  # the oldest six are gone
-    assert list(users) == ["alice"] and others["cpu"] == [5.0] * 4 and others["memory"] == [3.0] * 4
+    assert list(users) == ["alice"]  # bob and carol are only in the sum (tenths of a percent)
+    assert list(total["cpu"]) == [150] * 4 and list(total["memory"]) == [40] * 4
+    assert list(system["cpu"]) == [200, 210, 220, 200] and list(users["alice"][0]) == [100] * 4
+
+
+def test_a_user_gone_for_the_whole_timeline_gives_up_their_series():
+    def users(i):
+        return [("alice", 10.0, 1.0)] if i < 3 else [("bob", 4.0, 1.0)]
+    timeline = filled(8, NOW - 40, capacity=4, max_users=1, users=users)
+    _, _, shown, total = timeline.window(0, NOW)
+    # alice's last point left the ring after sample 6: bob took her arrays then, and was only
+    # in the sum before
+    assert list(shown) == ["bob"] and list(shown["bob"][0]) == [0, 0, 40, 40]
+    assert list(total["cpu"]) == [40] * 4
+    data = History(timeline, no_database, config).answer({"since": 20}, NOW)
+    assert set(data["users"]) == {"bob"}
+    assert [v for v in data["users"]["bob"]["cpu"]["avg"] if v is not None] == [0.0, 0.0, 4.0, 4.0]
+    assert [v for v in data["others"]["cpu"] if v is not None] == [4.0, 4.0, 0.0, 0.0]
 
 
 def write_rows(path, start, count, interval=60.0, users=("alice", "bob")):
@@ -177,3 +194,83 @@ def test_a_young_daemon_with_nothing_stored_serves_its_samples_at_their_own_step
     history = History(timeline, lambda *q: history_buckets(path, *q), config,
                       stored=lambda since, until: history_stored(path, since, until))
     assert history.answer({"since": 7200}, NOW)["source"] == "memory+database"
+
+
+def naive(samples, capacity, since, step, now, top=10):
+    """get_history's memory answer worked out the plain way, sample by sample: the oracle for
+    the bucketing done in C (values in tenths of a percent as the timeline keeps them)."""
+    kept = samples[-capacity:]
+    start = math.floor(since / step) * step
+    count = int((now - start) // step) + 1
+    scale = {"cpu": 10, "memory": 10, "load": 100, "network": 1}
+    inside = [[s for s in kept if start + b * step <= s[0] < start + (b + 1) * step] for b in range(count)]
+
+    def series(values_of, scale, with_max=True):
+        avg, peak, merged = [], [], False
+        for bucket in inside:
+            values = [v for v in map(values_of, bucket) if v is not None]
+            avg.append(round(sum(values) / len(values)) / scale if values else None)
+            peak.append(max(values) / scale if values else None)
+            merged = merged or len(values) > 1  # a max only where some bucket merged samples
+        return {"avg": avg, "max": peak} if with_max and merged else {"avg": avg}
+
+    system = {}
+    for position, name in enumerate(("cpu", "memory", "load", "network")):
+        system[name] = series(lambda s: None if s[1 + position] is None else round(s[1 + position] * scale[name]),
+                              scale[name])
+    rank = {}
+    for s in kept:
+        if start <= s[0]:
+            for name, cpu, _ in s[5]:
+                rank[name] = rank.get(name, 0) + round(cpu * 10)
+    chosen = sorted(rank, key=lambda n: -rank[n])[:top]
+    users = {}
+    for name in chosen:
+        users[name] = {metric: series(lambda s: sum(round(u[1 + i] * 10) for u in s[5] if u[0] == name), 10)
+                       for i, metric in enumerate(("cpu", "memory"))}
+    others = {metric: series(lambda s: sum(round(u[1 + i] * 10) for u in s[5] if u[0] not in chosen), 10,
+                             False)["avg"] for i, metric in enumerate(("cpu", "memory"))}
+    return {"timestamps": [round(start + b * step, 3) for b in range(count)], "system": system, "users": users,
+            "others": others}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_buckets_match_the_plain_sum_sample_by_sample(seed):
+    import random
+    rng = random.Random(seed)
+    capacity = rng.choice([7, 50, 200])
+    names = ["u%d" % i for i in range(rng.randint(0, 14))]
+    samples, when = [], NOW - 1200
+    for i in range(rng.randint(1, 260)):
+        when += rng.choice([5.0, 5.0, 5.0, 4.7, 5.3, 15.0]) if rng.random() > 0.01 else -7.0  # jitter, gaps, a step back
+        users = [(n, rng.choice([0.0, rng.uniform(0, 100)]), rng.uniform(0, 5)) for n in names if rng.random() < 0.8]
+        samples.append((when, None if rng.random() < 0.05 else rng.uniform(0, 100), rng.uniform(0, 100),
+                        rng.uniform(0, 8), None if i == 0 else rng.uniform(0, 1e9), users))
+    now = when + rng.uniform(0, 5)
+    timeline = Timeline(capacity, max_users=50)
+    for sample in samples:
+        timeline.add(*sample)
+    oldest = samples[-capacity:][0][0]
+    since = now - rng.uniform(max(1.0, now - oldest - 4.0), now - oldest + 4.0)
+    step = rng.choice([None, 5, 10, 15, 60, 7.5])
+    request = {"since": now - since} if step is None else {"since": now - since, "step": step}
+    data = History(timeline, no_database, config).answer(request, now)
+    expected = naive(samples, capacity, since, data["step"], now)
+    assert data["timestamps"] == expected["timestamps"]
+    assert data["system"] == expected["system"]
+    assert data["users"] == {n: v for n, v in expected["users"].items() if any(
+        any(x for x in v[m]["avg"] if x) for m in ("cpu", "memory"))}
+    assert data["others"] == expected["others"]
+
+
+def test_a_crowded_bucket_is_folded_a_bucket_at_a_time_with_the_same_result():
+    from sysmedic.analysis.timeline import NO_PEAK, Buckets, Layout, fold
+    times = [0.001 * i for i in range(1500)] + [10.0 * b + 1 for b in range(1, 1001)]  # 1500 in the first
+    values = [(i * 7919) % 1000 for i in range(len(times))]
+    layout = Layout(Buckets(0.0, 10.0, 1001), times)
+    assert layout.ordered and layout.columns is None  # 1500 columns of 1001 would be 1.5 million reads
+    totals, weights, peaks = fold(layout, values)
+    assert weights == [1500] + [1] * 1000
+    assert totals[0] == sum(values[:1500]) and peaks[0] == max(values[:1500]) and peaks[1:] == values[1500:]
+    empty = Layout(Buckets(0.0, 10.0, 5), [1.0, 41.0])  # buckets 1 to 3 have no sample
+    assert fold(empty, [3, 4]) == ([3, 0, 0, 0, 4], [1, 0, 0, 0, 1], [3, NO_PEAK, NO_PEAK, NO_PEAK, 4])
