@@ -1,7 +1,7 @@
 """The daemon's composition root: builds every object once, starts the named threads, waits.
 
 Threads (docs/architecture.md): ``sampler``, ``broadcaster``, ``storage-writer``, one
-``notify:<name>`` per notifier, ``control``, ``http:<port>`` (ThreadingHTTPServer.serve_forever;
+``notify:<name>`` per notifier, ``control``, ``http:<port>`` (the threading server's serve_forever;
 one more thread per request). Each runs through :class:`~sysmedic.daemon.threads.Threads`,
 so a thread that dies is logged and reported. The main thread waits for signals on a wakeup
 pipe and sets the stop Event; the Python-level signal handlers do nothing at all, so a burst

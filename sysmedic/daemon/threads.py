@@ -4,7 +4,7 @@ Every loop catches and logs its own per-item errors and carries on. If a loop es
 (a bug), :class:`Threads` logs it with the traceback, records the thread as ``failed``, and
 calls ``on_failure`` so the daemon can report it: ``/health`` answers ``degraded`` with HTTP
 503 and the systemd watchdog is no longer fed, so systemd restarts the daemon. Threads that
-are not ours to supervise (http.server's per-request threads, the WebSocket library's reader)
+are not ours to supervise (the HTTP server's per-connection threads, the WebSocket library's reader)
 reach the log through :func:`log_uncaught`, installed as ``threading.excepthook``.
 """
 

@@ -4,10 +4,12 @@ Each handler sees the daemon only through ``self.app``, a
 :class:`~sysmedic.server.context.ServerContext`; a WebSocket session runs in
 :mod:`sysmedic.server.session`.
 
-A :class:`Server` is a ``ThreadingHTTPServer`` with the limits docs/architecture.md asks for: a listen
-backlog of 128 (the default 5 adds 1 s connect stalls), a total deadline for a request's
-headers (slow or trickling clients cannot hold a thread), back-off on EMFILE instead of a busy
-loop, and access logs that escape control characters and redact ``secret=``.
+A :class:`Server` is a threading ``socketserver.TCPServer`` with the limits docs/architecture.md
+asks for: a listen backlog of 128 (the default 5 adds 1 s connect stalls), a total deadline for
+a request's headers (slow or trickling clients cannot hold a thread), back-off on EMFILE instead
+of a busy loop, and access logs that escape control characters and redact ``secret=``. Requests
+are read by :mod:`sysmedic.server.http1` (strict, no bodies; not ``http.server``, which loads
+``ssl`` and ``email``).
 
 ``/ws`` checks, in order: the secret (401, constant-time, as bytes), HTTP/1.1 (400), the
 upgrade headers (426), the WebSocket version (426) and key (400), free client slots (503);
@@ -24,21 +26,21 @@ import logging
 import os
 import re
 import socket
+import socketserver
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from .admission import Admission, refuse
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .clients import Client
+from .http1 import RequestHandler
+from .sockets import linger_close
 from .session import serve_client
 
 log = logging.getLogger("sysmedic.http")
+HTTP_LINGER = 1.0  # seconds a closing connection reads what its client still sends
 
 _CONTROL = {c: "\\x%02x" % c for c in list(range(32)) + [127]}
-# RFC 9110 5.1 and 5.5: a header name is a token; a value holds no control character but tab.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # A query parameter: its key, then its value up to the next separator.
 _PARAMETER = re.compile(r"(?:^|(?<=[?&;\s\"']))([^=&;\s\"'?]+)=([^&;\s\"']*)")
 
@@ -94,7 +96,7 @@ class DeadlineReader:
         pass
 
 
-class Server(ThreadingHTTPServer):
+class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     """The listening server; ``app`` is the listener's
     :class:`~sysmedic.server.context.ServerContext`, handed to every handler."""
 
@@ -116,13 +118,18 @@ class Server(ThreadingHTTPServer):
         """A thread per admitted connection; at the limit, a short 503 and no thread."""
         if not self.admission.admit(request):
             refuse(request)
-            self.shutdown_request(request)
+            super().shutdown_request(request)  # at once: this is the accepting thread
             return
         try:
             super().process_request(request, client_address)
         except BaseException:  # no thread started (e.g. out of threads): the caller closes it
             self.admission.leave(request)
             raise
+
+    def shutdown_request(self, request):
+        """After a connection's last answer (on its own thread): a lingering close, so that
+        bytes the client sent that were never read do not reset the answer away."""
+        linger_close(request, HTTP_LINGER, 1 << 16)
 
     def get_request(self):
         """The next connection; with TLS on, the cleartext end of its :class:`~.tls.Tunnel`
@@ -152,9 +159,7 @@ class Server(ThreadingHTTPServer):
         log.exception("error serving %s", client_address[0] if client_address else "?")
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    rbufsize = 0
+class Handler(RequestHandler):
     # What runs on an upgraded connection (the conformance harness swaps in an echo session).
     session = staticmethod(serve_client)
 
@@ -188,20 +193,13 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:  # reset, broken pipe, headers timed out mid-way
             self.close_connection = True
 
-    def parse_request(self):
+    def read_request(self):
         """The request line and headers; a request that carries a body is answered and the
         connection closed, since bodies are never read: its bytes must not be taken for the
         next request (request smuggling behind a keep-alive proxy, issue 13 Low 10)."""
-        if not super().parse_request():
+        if not super().read_request():
             return False
         self.server.admission.busy(self.connection)
-        # http.server stops at a line that is not a header and keeps the rest as a "payload":
-        # those headers would be silently lost, so such a request is refused as a whole.
-        valid = not self.headers.defects and not self.headers.get_payload() and all(
-            _TOKEN.match(name) and not _BAD_VALUE.search(value) for name, value in self.headers.items())
-        if not valid:
-            self._json(400, {"error": "Invalid header"}, close=True)
-            return False
         length = self.headers.get("Content-Length", "").strip()
         self.has_body = length not in ("", "0") or "Transfer-Encoding" in self.headers
         return True

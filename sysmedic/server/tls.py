@@ -22,13 +22,13 @@ import errno
 import logging
 import os
 import re
-import select
 import socket
 import ssl
 import threading
 import time
 
 from ..errors import SysMedicError
+from .sockets import ready
 
 log = logging.getLogger("sysmedic.http")
 BUFFER = 64 * 1024  # cleartext or ciphertext held by a tunnel in each direction, at most
@@ -210,7 +210,7 @@ class Tunnel:
                 return False
         if not reading and not writing:
             return False
-        readable, writable, _ = select.select(reading, writing, [], timeout)
+        readable, writable = ready(reading, writing, timeout)
         if self._raw in readable and not self._from_raw():
             return False
         if self._outer in readable and not self._from_inner():

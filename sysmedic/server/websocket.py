@@ -5,7 +5,7 @@ It fixes what docs/architecture.md found unsafe in the library under ``http.serv
 
 - the library writes with ``sock.send`` and ignores the count, and its reader thread writes
   pongs and close replies concurrently: :class:`LockedSocket` makes every send a locked,
-  complete write, with a deadline (non-blocking sends + ``select``) instead of a socket timeout,
+  complete write, with a deadline (non-blocking sends + ``poll``) instead of a socket timeout,
   which would corrupt frames;
 - compression is offered whenever the client asks: the ``Sec-WebSocket-Extensions`` header is
   dropped unless compression is configured;
@@ -28,7 +28,6 @@ sets too, so the thread sleeps on one event.
 """
 
 import fcntl
-import select
 import socket
 import struct
 import termios
@@ -38,6 +37,7 @@ import time
 import simple_websocket
 
 from .frames import MESSAGE_TOO_BIG, PING_FRAME, POLICY_VIOLATION, Keepalive
+from .sockets import linger_close, ready
 
 ConnectionClosed = simple_websocket.ConnectionClosed
 
@@ -78,7 +78,7 @@ class LockedSocket:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise SendTimeout("peer not reading for %gs" % self._timeout)
-                    select.select([], [self._sock], [], min(remaining, 1.0))
+                    ready([], [self._sock], min(remaining, 1.0))
                     continue
                 view = view[sent:]
                 self.bytes_sent += sent
@@ -128,27 +128,9 @@ class LockedSocket:
             pass
 
     def close(self, linger=1.0, drain_limit=1 << 20):
-        """Close without a reset: FIN after our last frame, then drain what the peer still sends.
-
-        Closing a socket that has unread input makes the kernel send RST, which can destroy
-        the close frame (1009, 1008) before the peer reads it. So: shut down writing, read and
-        discard for up to ``linger`` seconds or ``drain_limit`` bytes, then close.
-        """
-        try:
-            self._sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + linger
-            drained = 0
-            while drained < drain_limit:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
-                    break
-                chunk = self._sock.recv(65536, socket.MSG_DONTWAIT)
-                if not chunk:
-                    break
-                drained += len(chunk)
-        except OSError:
-            pass
-        self._sock.close()
+        """Close without a reset, so the peer does not lose our close frame (1009, 1008):
+        :func:`~sysmedic.server.http1.linger_close`."""
+        linger_close(self._sock, linger, drain_limit)
 
 
 class Connection:
