@@ -9,6 +9,8 @@ from start to end.
 BENCH_CONFIG: a JSON object written as each daemon's config.json (e.g. a notifier configured).
 BENCH_COMPARE: the path of another checkout (say, the release before a change): each run then
 measures its daemon too, one after the other, and the table has both columns and their ratio.
+BENCH_CLIENT=1: one WebSocket client stays connected through each window (a dashboard open:
+the WebSocket stack is loaded with the first client).
 """
 
 import json
@@ -37,6 +39,7 @@ SOAK = float(os.environ.get("BENCH_SOAK", "600"))
 
 CONFIG = os.environ.get("BENCH_CONFIG")
 COMPARE = os.environ.get("BENCH_COMPARE")
+CLIENT = os.environ.get("BENCH_CLIENT") == "1"
 
 
 def start_daemon(home, port, root=ROOT):
@@ -60,13 +63,20 @@ def measure(root):
     """``(CPU % of a core, RSS MB)`` of one daemon run from the checkout at ``root``."""
     home = tempfile.mkdtemp(prefix="sysmedic-overhead-")
     os.chmod(home, 0o700)
-    proc, _ = start_daemon(home, free_port(), root)
+    port = free_port()
+    proc, secret = start_daemon(home, port, root)
+    client = None
     try:
+        if CLIENT:
+            from fanout import Client
+            client = Client(port, secret)
         time.sleep(6)  # past start-up and the first periodic sample
         start, cpu0 = time.time(), cpu_seconds(proc.pid)
         time.sleep(WINDOW)  # the measuring window
         return (cpu_seconds(proc.pid) - cpu0) / (time.time() - start) * 100, rss(proc.pid) / 1e6
     finally:
+        if client is not None:
+            client.sock.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         shutil.rmtree(home, ignore_errors=True)
@@ -80,8 +90,8 @@ def overhead():
         for _ in range(RUNS):
             for root in roots:  # interleaved: the same minutes for both
                 results[root].append(measure(root))
-    print("# Daemon overhead, defaults (update_interval 5 s)%s, %d processes, %d runs of %g s"
-          % (" + " + CONFIG if CONFIG else "", count, RUNS, WINDOW))
+    print("# Daemon overhead, defaults (update_interval 5 s)%s%s, %d processes, %d runs of %g s"
+          % (" + " + CONFIG if CONFIG else "", ", one WebSocket client" if CLIENT else "", count, RUNS, WINDOW))
     print()
 
     def column(root, index, form):

@@ -199,6 +199,8 @@ def fold(layout, values):
     """``(totals, weights, peaks)`` per bucket from ``layout.first`` on, for one series of the
     window: the sum of the known values, how many there were, their maximum (:data:`NO_PEAK`
     where none). :data:`UNKNOWN` values are left out."""
+    if not layout.counts:  # no sample in any bucket
+        return [], [], []
     if layout.ordered and UNKNOWN not in values:  # every sample counts: all in C
         sums = list(accumulate(values, initial=0))
         totals = list(map(sub, gather(sums, layout.highs), gather(sums, layout.lows)))

@@ -128,8 +128,12 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def shutdown_request(self, request):
         """After a connection's last answer (on its own thread): a lingering close, so that
-        bytes the client sent that were never read do not reset the answer away."""
-        linger_close(request, HTTP_LINGER, 1 << 16)
+        bytes the client sent that were never read do not reset the answer away. It still
+        counts against ``max_http_connections`` (as waiting: a newcomer at the limit ends it)."""
+        try:
+            linger_close(request, HTTP_LINGER, 1 << 16)
+        finally:
+            self.admission.leave(request)
 
     def get_request(self):
         """The next connection; with TLS on, the cleartext end of its :class:`~.tls.Tunnel`
@@ -170,12 +174,14 @@ class Handler(RequestHandler):
         self.app = self.server.app
         self.server_version = "SysMedic/" + self.app.version
         self.has_body = False
+        self.upgraded = False
 
     def finish(self):
         try:
             super().finish()
         finally:
-            self.server.admission.leave(self.connection)
+            if not self.upgraded:  # lingering next: counted, and the first evicted when full
+                self.server.admission.waiting(self.connection)
 
     def handle_one_request(self):
         """One request, within the header deadline and the connection's total ``http_lifetime``
@@ -328,6 +334,7 @@ class Handler(RequestHandler):
         if not app.registry.reserve():
             return self._json(503, {"error": "Too many clients"}, headers={"Retry-After": "10"}, close=True)
         self.close_connection = True
+        self.upgraded = True
         self.server.admission.leave(self.connection)  # a client now, counted by the registry
         settings = app.settings
         from .websocket import Connection  # the WebSocket stack loads with the first client

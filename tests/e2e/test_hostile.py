@@ -58,6 +58,32 @@ def test_oversized_request_line_and_headers(daemon):
     still_healthy(daemon)
 
 
+def test_a_refusal_ends_cleanly_for_a_client_that_is_still_sending(daemon):
+    """431 to a client still sending its oversized header, then a clean end: the close lingers
+    over the bytes the server never read instead of resetting the connection (RFC 9112 9.6: a
+    reset can destroy the answer before the client reads it; here it turned the end into
+    ECONNRESET)."""
+    import threading
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        def keep_sending():
+            try:
+                sock.sendall(b"GET /health HTTP/1.1\r\nX: " + b"a" * 100000)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        sender = threading.Thread(target=keep_sending)
+        sender.start()
+        reply = b""
+        while True:
+            chunk = sock.recv(4096)  # a reset here (ConnectionResetError) fails the test
+            if not chunk:
+                break
+            reply += chunk
+        sender.join(10)
+    assert status_of(reply) == 431 and reply.endswith(b"}")
+    still_healthy(daemon)
+
+
 def test_tls_handshake_bytes_on_the_plain_port(daemon):
     hello = bytes.fromhex("16030100c8010000c40303") + os.urandom(32) + b"\x00" * 160
     assert rejected(send_raw(daemon, hello))
