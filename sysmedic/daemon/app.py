@@ -16,7 +16,6 @@ pid file. Every join has a timeout.
 
 import logging
 import os
-import secrets
 import select
 import signal
 import sys
@@ -39,6 +38,7 @@ from ..server.context import ServerContext
 from ..server.frames import GOING_AWAY
 from ..server.http import Server
 from ..storage import Storage, database_path, history_buckets, history_stored, set_aside_if_corrupt
+from ..tokens import new_token
 from .control import SOCKET_FILE, ControlServer
 from .controls import ControlCommands
 from .health import Health
@@ -66,7 +66,7 @@ class Secret:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._value = secrets.token_hex(16)
+        self._value = new_token(16)
 
     def text(self):
         with self._lock:
@@ -77,7 +77,7 @@ class Secret:
 
     def rotate(self):
         with self._lock:
-            self._value = secrets.token_hex(16)
+            self._value = new_token(16)
 
 
 class Daemon:

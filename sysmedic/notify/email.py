@@ -6,10 +6,6 @@ notifier: its own bounded queue and thread, so a slow SMTP server never delays t
 """
 
 import logging
-import smtplib
-import ssl
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
 from ..formatting import iso_utc
 from .base import Notifier, NotifyError
@@ -25,7 +21,9 @@ SUBJECTS = {"open": "%s on %s", "reminder": "still %s on %s", "resolve": "RESOLV
 
 
 def build_message(email, notice):
-    """An :class:`EmailMessage` for ``notice`` (its ``alert``, an AlertRecord) from ``email`` settings."""
+    """An ``EmailMessage`` for ``notice`` (its ``alert``, an AlertRecord) from ``email`` settings."""
+    from email.message import EmailMessage  # with the first mail: a daemon without e-mail never loads it
+    from email.utils import formatdate, make_msgid
     alert, hostname = notice.alert, notice.host
     message = EmailMessage()
     message["Subject"] = "[SysMedic] %s: %s" % (SUBJECTS[notice.event] % (alert.severity.upper(), hostname),
@@ -72,6 +70,8 @@ def build_message(email, notice):
 
 def send(email, message):
     """Deliver ``message`` with the SMTP settings in ``email``. :raises MailError: on failure."""
+    import smtplib  # with the first mail: smtplib loads ssl and hashlib (OpenSSL, 4 MB of memory)
+    import ssl
     context = ssl.create_default_context(cafile=email.ca_file or None)
     where = "%s:%d" % (email.smtp_host, email.smtp_port)
     try:

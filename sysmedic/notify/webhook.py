@@ -7,9 +7,7 @@ for https. A 2xx answer is delivered; anything else (a refused connection, a tim
 is a failure the base retries with backoff.
 """
 
-import http.client
 import json
-import ssl
 from urllib.parse import urlsplit
 
 from .. import __version__
@@ -32,6 +30,8 @@ class WebhookNotifier(Notifier):
 def post(settings, data):
     """POST ``data`` as JSON to ``settings.url``. :raises NotifyError: naming the URL (without
     its query, which may hold a token) and the reason."""
+    import http.client  # with the first post: a daemon without a webhook never loads it (nor ssl)
+    import ssl
     url = urlsplit(settings.url)
     where = "%s://%s%s" % (url.scheme, url.netloc.rpartition("@")[2], url.path or "/")
     body = json.dumps(data).encode("utf-8")

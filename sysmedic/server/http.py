@@ -19,7 +19,6 @@ only then is the connection handed to simple-websocket.
 import base64
 import binascii
 import errno
-import hmac
 import ipaddress
 import json
 import logging
@@ -32,6 +31,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from .admission import Admission, refuse
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..tokens import equal
 from .clients import Client
 from .http1 import RequestHandler
 from .sockets import linger_close
@@ -269,7 +269,7 @@ class Handler(RequestHandler):
                 log.error("/metrics refused: %s", err)
                 return self._json(500, {"error": "metrics token file unusable (see the daemon's log)"})
             scheme, _, given = self.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), token):
+            if scheme.lower() != "bearer" or not equal(given.strip().encode("utf-8", "replace"), token):
                 return self._json(401, {"error": "Invalid token"}, headers={"WWW-Authenticate": "Bearer"})
         elif not (settings.metrics_public or is_loopback(settings.host)):
             return self._json(403, {"error": "metrics on a public address need metrics_token_file or metrics_public"})
@@ -308,7 +308,7 @@ class Handler(RequestHandler):
     def _websocket(self, url):
         app = self.app
         given = self._secret_given(url)
-        if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), app.secret()):
+        if given is None or not equal(given.encode("utf-8", "replace"), app.secret()):
             return self._json(401, {"error": "Invalid secret"}, close=True)
         self._upgrade()
 
