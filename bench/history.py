@@ -36,7 +36,7 @@ def config():
 
 
 def full_timeline(rng):
-    timeline = Timeline(720, max_users=50)
+    timeline = Timeline(720, max_users=50, interval=5.0)
     for i in range(720):
         users = sorted(((name, rng.uniform(0, 10), rng.uniform(0, 2)) for name in USERS), key=lambda u: -u[1])
         timeline.add(NOW - 3600 + 5 * (i + 1), rng.uniform(0, 100), rng.uniform(20, 80), rng.uniform(0, 4),

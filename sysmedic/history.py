@@ -16,7 +16,7 @@ import math
 from itertools import repeat
 from operator import add, sub, truediv
 
-from .analysis.timeline import NO_PEAK, PER_USER, SCALE, SYSTEM, Buckets, Layout, fold
+from .analysis.timeline import LEVELS, NO_PEAK, PER_USER, SCALE, SYSTEM, Buckets, Layout, fold
 from .errors import StorageError
 
 MAX_POINTS = 2000
@@ -82,10 +82,12 @@ def parse_step(value, span, finest, series=1):
     step = float(value) if value is not None else finest
     if step >= span / MAX_POINTS and step * MAX_VALUES >= span * series:
         return step
-    # Raised: to whole multiples of the finest step (each bucket holds as many samples), and
-    # merged buckets carry a max beside each average, so twice the values.
+    # Raised: to whole multiples of the finest step (each bucket holds as many samples; up to
+    # 8, one of the timeline's folds), and merged buckets carry a max beside each average, so
+    # twice the values.
     needed = max(span / MAX_POINTS, 2 * span * series / MAX_VALUES)
-    return math.ceil(needed / finest) * finest
+    k = math.ceil(needed / finest)
+    return (next((level for level in LEVELS if level >= k), k) if k > 1 else k) * finest
 
 
 class History:
@@ -136,7 +138,9 @@ class History:
         if rows is not None:
             columns.add_rows(rows, chosen if want_users else ())
         if points is not None and points[0]:
-            columns.add_points(points, chosen if want_users else (), users is None)
+            shown = chosen if want_users else ()
+            if not (from_memory and columns.add_folded(self._timeline, points, shown, users is None)):
+                columns.add_points(points, shown, users is None)
         data = {"since": round(start, 3), "until": round(now, 3), "step": round(step, 3),
                 "source": "+".join(source) or "none", "timestamps": buckets.times()}
         data["system"] = {name: columns.series(("system", name), SCALE[name]) for name in SYSTEM if name in metrics}
@@ -219,6 +223,28 @@ class _Columns:
                         others = map(sub, others, per_user[user][position])
                 others = list(others)
                 self._merge(("others", name), first, *fold(layout, others))
+
+    def add_folded(self, timeline, points, chosen, others_too):
+        """The buckets from the timeline's fold of this step (kept as samples arrived), when it
+        has one: what :meth:`add_points` would add, without reading every sample. False if not."""
+        present = [user for user in chosen if user in points[2]]
+        keys = [("system", name) for name in SYSTEM] + [(user, name) for user in present for name in PER_USER]
+        if others_too and chosen:
+            keys += [("total", name) for name in PER_USER]
+        found = timeline.folded(self._buckets.step, self._buckets.since, self._count, keys)
+        if found is None:
+            return False
+        samples, series = found
+        self._samples = list(map(add, self._samples, samples))
+        for key in keys[:len(SYSTEM) + 2 * len(present)]:
+            self._merge(key, 0, *series[key])
+        if others_too and chosen:
+            for name in PER_USER:
+                others = series[("total", name)][0]
+                for user in present:
+                    others = map(sub, others, series[(user, name)][0])
+                self._merge(("others", name), 0, list(others), samples, [NO_PEAK] * self._count)
+        return True
 
     def add_rows(self, rows, chosen):
         """SQLite's buckets (averages in the units shown) in :data:`SCALE` units: a bucket's total

@@ -174,7 +174,8 @@ class Daemon:
                                     summary=alert_summary, on_notice=self._alert_notice)
         config = lambda: self.settings.config  # noqa: E731  (swapped whole on reload)
         monitoring = self.settings.config.monitoring
-        timeline = Timeline(min(MAX_TIMELINE_POINTS, monitoring.history_memory / monitoring.update_interval))
+        timeline = Timeline(min(MAX_TIMELINE_POINTS, monitoring.history_memory / monitoring.update_interval),
+                            interval=monitoring.update_interval)
         history = History(timeline, lambda *query: history_buckets(path, *query), config,
                           stored=lambda since, until: history_stored(path, since, until))
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),

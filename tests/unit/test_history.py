@@ -196,10 +196,15 @@ def test_a_young_daemon_with_nothing_stored_serves_its_samples_at_their_own_step
     assert history.answer({"since": 7200}, NOW)["source"] == "memory+database"
 
 
-def naive(samples, capacity, since, step, now, top=10):
+def naive(samples, capacity, since, step, now, top=10, folded=False):
     """get_history's memory answer worked out the plain way, sample by sample: the oracle for
-    the bucketing done in C (values in tenths of a percent as the timeline keeps them)."""
+    the bucketing done in C (values in tenths of a percent as the timeline keeps them). With
+    ``folded`` (the answer came from a fold kept as samples arrived) the bucket holding the
+    oldest sample kept also holds the samples before it in that bucket."""
     kept = samples[-capacity:]
+    if folded:
+        edge = math.floor(kept[0][0] / step)
+        kept = [s for s in samples[:-capacity] if math.floor(s[0] / step) == edge] + kept
     start = math.floor(since / step) * step
     count = int((now - start) // step) + 1
     scale = {"cpu": 10, "memory": 10, "load": 100, "network": 1}
@@ -234,7 +239,7 @@ def naive(samples, capacity, since, step, now, top=10):
             "others": others}
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_buckets_match_the_plain_sum_sample_by_sample(seed):
     import random
     rng = random.Random(seed)
@@ -247,15 +252,17 @@ def test_buckets_match_the_plain_sum_sample_by_sample(seed):
         samples.append((when, None if rng.random() < 0.05 else rng.uniform(0, 100), rng.uniform(0, 100),
                         rng.uniform(0, 8), None if i == 0 else rng.uniform(0, 1e9), users))
     now = when + rng.uniform(0, 5)
-    timeline = Timeline(capacity, max_users=50)
+    timeline = Timeline(capacity, max_users=50, interval=5.0)
     for sample in samples:
         timeline.add(*sample)
     oldest = samples[-capacity:][0][0]
     since = now - rng.uniform(max(1.0, now - oldest - 4.0), now - oldest + 4.0)
-    step = rng.choice([None, 5, 10, 15, 60, 7.5])
+    step = rng.choice([None, 5, 10, 15, 20, 40, 60, 7.5])
     request = {"since": now - since} if step is None else {"since": now - since, "step": step}
     data = History(timeline, no_database, config).answer(request, now)
-    expected = naive(samples, capacity, since, data["step"], now)
+    start = data["since"]
+    folded = timeline.folded(data["step"], start, len(data["timestamps"]), []) is not None
+    expected = naive(samples, capacity, since, data["step"], now, folded=folded)
     assert data["timestamps"] == expected["timestamps"]
     assert data["system"] == expected["system"]
     assert data["users"] == {n: v for n, v in expected["users"].items() if any(
