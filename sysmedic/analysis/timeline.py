@@ -48,7 +48,7 @@ class _Level:
     aligned to the epoch as an answer's buckets are) as they arrive: per bucket its number and
     samples, and per series the total and the maximum (and for the system's, which may be
     unknown in a sample, how many were known). At the default hour of 5 s samples with 50 users
-    the three folds hold 0.55 MB."""
+    the three folds hold 0.6 MB (the samples themselves 0.35)."""
 
     def __init__(self, k, interval, size):
         self.k, self.step, self.size = k, k * interval, size

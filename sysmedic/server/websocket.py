@@ -28,17 +28,44 @@ sets too, so the thread sleeps on one event.
 """
 
 import fcntl
+import importlib
+import importlib.util
 import socket
 import struct
+import sys
 import termios
 import threading
 import time
 
-import simple_websocket
-
 from .frames import MESSAGE_TOO_BIG, PING_FRAME, POLICY_VIOLATION, Keepalive
 from .sockets import linger_close, ready
 
+
+def _load_library():
+    """simple-websocket without its asyncio flavour. The package's ``__init__`` imports
+    ``aiows`` too, and with it asyncio: 40 modules and 2.2 MB of memory in a daemon that has no
+    event loop (issue 9 budgets 30 MB). Its threaded ``ws`` and ``errors`` modules are loaded
+    under the package without running that ``__init__``; the package then has the names it
+    would have had but the Aio ones. Anything unexpected (another layout, a package loaded
+    already) falls back to the plain import."""
+    if "simple_websocket" not in sys.modules:
+        spec = importlib.util.find_spec("simple_websocket")
+        if spec is not None and spec.submodule_search_locations is not None:
+            package = importlib.util.module_from_spec(spec)
+            sys.modules["simple_websocket"] = package
+            try:
+                ws = importlib.import_module("simple_websocket.ws")
+                errors = importlib.import_module("simple_websocket.errors")
+                package.Server, package.Client = ws.Server, ws.Client
+                package.ConnectionError, package.ConnectionClosed = errors.ConnectionError, errors.ConnectionClosed
+                return package
+            except Exception:
+                for name in [n for n in sys.modules if n == "simple_websocket" or n.startswith("simple_websocket.")]:
+                    del sys.modules[name]
+    return importlib.import_module("simple_websocket")
+
+
+simple_websocket = _load_library()
 ConnectionClosed = simple_websocket.ConnectionClosed
 
 class SendTimeout(OSError):

@@ -2,9 +2,12 @@
 processes): not OpenSSL's libraries (``http.server`` imported ``http.client`` and with it
 ``ssl``; ``hmac`` and ``secrets`` imported ``hashlib``) and not bz2 or lzma
 (``importlib.resources`` imported ``tempfile`` and ``shutil``): 5.7 MB of the daemon's memory
-for nothing it used. TLS turned on loads ``ssl``, and a WebSocket client loads the library."""
+for nothing it used. TLS turned on loads ``ssl``, and the first WebSocket client the library
+(and ``ssl`` with it), but not its asyncio flavour (2.2 MB)."""
 
 import os
+
+import websocket
 
 from .harness import http_get
 
@@ -22,3 +25,14 @@ def test_a_daemon_at_its_defaults_maps_no_crypto_or_compression_library(daemon):
     files = mapped_files(daemon.proc.pid)
     assert any(name.startswith("_sqlite3") for name in files)  # the listing is the daemon's own
     assert sorted(name for name in files if name.startswith(HEAVY)) == []
+
+
+def test_a_websocket_client_loads_the_library_but_not_asyncio(daemon):
+    ws = websocket.create_connection(daemon.ws_url(), timeout=10)
+    try:
+        assert '"type":"welcome"' in ws.recv().replace(" ", "")
+        files = mapped_files(daemon.proc.pid)
+        assert any(name.startswith("_ssl.") for name in files)  # simple-websocket's ws module imports ssl
+        assert sorted(name for name in files if name.startswith("_asyncio.")) == []
+    finally:
+        ws.close()
