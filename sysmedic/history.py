@@ -159,7 +159,7 @@ def _top(rows, points, count):
     if points is not None:
         for user, (cpu, _) in points[2].items():
             rank[user] = (rank.get(user) or 0.0) + sum(cpu) / SCALE["cpu"]
-    return sorted(rank, key=lambda user: -(rank[user] or 0.0))[:count]
+    return sorted(rank, key=lambda user: (-(rank[user] or 0.0), user))[:count]  # ties: by name
 
 
 def _iso(epoch):

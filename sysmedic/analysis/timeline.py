@@ -116,7 +116,7 @@ class Timeline:
         self._system = {name: array("q" if name == "network" else "i", [UNKNOWN]) * self.capacity
                         for name in SYSTEM}
         self._users = {}  # name -> (cpu array, memory array)
-        self._last = {}  # name -> the number of the last sample in which the user used anything
+        self._last = {}  # name -> the number of the last sample in which the user had a process
         self._total = {name: array("i", [0]) * self.capacity for name in PER_USER}
         self._next = 0  # the slot the next point goes to
         self._added = 0  # samples added since the start
@@ -145,8 +145,6 @@ class Timeline:
                 user_cpu, user_memory = _share(user_cpu, SCALE["cpu"]), _share(user_memory, SCALE["memory"])
                 total_cpu += user_cpu
                 total_memory += user_memory
-                if not (user_cpu or user_memory):
-                    continue
                 series = self._users.get(name) or self._admit(name)
                 if series is not None:
                     series[0][slot] = user_cpu
@@ -240,8 +238,8 @@ class Timeline:
         """The points with ``since <= time < until``, oldest first, copied: ``(times, system,
         users, total)`` where ``system`` maps each of :data:`SYSTEM` to values (in :data:`SCALE`
         units, :data:`UNKNOWN` where not measured), ``users`` a name to ``(cpu values, memory
-        values)`` for the users who used anything in the window, and ``total`` each of
-        :data:`PER_USER` to every user's sum."""
+        values)`` for the users with a process in the window (using nothing counts), and
+        ``total`` each of :data:`PER_USER` to every user's sum."""
         with self._lock:
             start = (self._next - self.count) % self.capacity
 
@@ -260,10 +258,11 @@ class Timeline:
 
                 def chosen(values):
                     return array(values.typecode, gather(ordered(values), keep))
+            first = self._added - self.count + (keep[0] if keep else self.count)  # its number
             system = {name: chosen(values) for name, values in self._system.items()}
-            users = {name: (chosen(cpu), chosen(memory)) for name, (cpu, memory) in self._users.items()}
+            users = {name: (chosen(cpu), chosen(memory)) for name, (cpu, memory) in self._users.items()
+                     if self._last[name] >= first}
             total = {name: chosen(values) for name, values in self._total.items()}
-        users = {name: series for name, series in users.items() if any(series[0]) or any(series[1])}
         return [times[i] for i in keep], system, users, total
 
 

@@ -447,7 +447,7 @@ def history_buckets(path, since, until, step, users=None, top=10):
             intervals[row[0]] = row[2]
         rank = dict(db.execute("SELECT username, SUM(cpu) FROM user_history WHERE %s GROUP BY username" % where,
                                args).fetchall())
-        chosen = list(users) if users is not None else sorted(rank, key=lambda n: -(rank[n] or 0.0))[:top]
+        chosen = list(users) if users is not None else sorted(rank, key=lambda n: (-(rank[n] or 0.0), n))[:top]
         per_user = {name: {} for name in chosen if name in rank}
         names = ",".join("?" * len(per_user))
         timed = "CAST((time - ?) / ? AS INTEGER)"

@@ -228,7 +228,7 @@ def naive(samples, capacity, since, step, now, top=10, folded=False):
         if start <= s[0]:
             for name, cpu, _ in s[5]:
                 rank[name] = rank.get(name, 0) + round(cpu * 10)
-    chosen = sorted(rank, key=lambda n: -rank[n])[:top]
+    chosen = sorted(rank, key=lambda n: (-rank[n], n))[:top]
     users = {}
     for name in chosen:
         users[name] = {metric: series(lambda s: sum(round(u[1 + i] * 10) for u in s[5] if u[0] == name), 10)
@@ -265,8 +265,7 @@ def test_buckets_match_the_plain_sum_sample_by_sample(seed):
     expected = naive(samples, capacity, since, data["step"], now, folded=folded)
     assert data["timestamps"] == expected["timestamps"]
     assert data["system"] == expected["system"]
-    assert data["users"] == {n: v for n, v in expected["users"].items() if any(
-        any(x for x in v[m]["avg"] if x) for m in ("cpu", "memory"))}
+    assert data["users"] == expected["users"]  # every user with a process in the range, using nothing too
     assert data["others"] == expected["others"]
 
 
@@ -281,3 +280,10 @@ def test_a_crowded_bucket_is_folded_a_bucket_at_a_time_with_the_same_result():
     assert totals[0] == sum(values[:1500]) and peaks[0] == max(values[:1500]) and peaks[1:] == values[1500:]
     empty = Layout(Buckets(0.0, 10.0, 5), [1.0, 41.0])  # buckets 1 to 3 have no sample
     assert fold(empty, [3, 4]) == ([3, 0, 0, 0, 4], [1, 0, 0, 0, 1], [3, NO_PEAK, NO_PEAK, NO_PEAK, 4])
+
+
+def test_a_user_with_a_process_that_uses_nothing_is_still_in_the_answer():
+    timeline = filled(12, NOW - 60, users=lambda i: [("alice", 10.0, 1.0), ("idle", 0.0, 0.01)])
+    data = History(timeline, no_database, config).answer({"since": 60, "users": ["idle", "gone"]}, NOW)
+    assert list(data["users"]) == ["idle"]  # "gone" had no process in the range
+    assert set(v for v in data["users"]["idle"]["cpu"]["avg"] if v is not None) == {0.0}
