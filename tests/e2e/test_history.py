@@ -44,8 +44,9 @@ def test_memory_then_the_database_of_an_earlier_run(make_daemon, tmp_path):
     second_started = client.next("system_update")["data"]["sample_time"]
     answer = ask(client, {"since": 3600, "step": 1, "metrics": ["cpu", "memory", "user_cpu"]})["data"]
     # 13 series (cpu, memory, the top 10 users' cpu and the others): 3600 s x 13 x 2 (avg and
-    # max) in 40,000 values is a 2.34 s step, raised to whole seconds of the rows
-    assert answer["source"] == "memory+database" and answer["step"] == 3.0
+    # max) in 40,000 values is a 2.34 s step: 3 rows of 1 s, raised to 4 (a raised step is 2, 4
+    # or 8 times the source's, the steps the timeline keeps folded)
+    assert answer["source"] == "memory+database" and answer["step"] == 4.0
     earlier = [v for t, v in zip(answer["timestamps"], answer["system"]["memory"]["avg"])
                if t < second_started - 2 and v is not None]
     assert earlier and all(0 < v <= 100 for v in earlier)  # the first run's rows, from SQLite
