@@ -54,7 +54,10 @@ def main():
                                                           "history_memory": "%gs" % (SAMPLES * INTERVAL)}})
             time.sleep(SAMPLES * INTERVAL + 2 * INTERVAL)  # the timeline fills (a benchmark's wait, not a sync)
             count = process_count()
-            ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=30)
+            # No UTF-8 check on our side: websocket-client does it in pure Python (19 ms for 120 KB),
+            # which is the client's time, not the server's.
+            ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=30,
+                                             skip_utf8_validation=True)
             rows = []
             for label, extra in (("default: top 10 + others", {}), ("all 50 users by name", {"users": names})):
                 times, size, points, users = [], 0, 0, 0
