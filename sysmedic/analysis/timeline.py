@@ -11,9 +11,10 @@ in a sample has 0 there: that is what they used; an unknown system value is :dat
 
 :class:`Layout` and :func:`fold` turn a window of samples into aligned buckets of ``step``
 seconds (a total, a weight and a maximum per bucket) with the loops in C: prefix sums read at
-each bucket's edges, and maxima taken over the bucket's k-th samples side by side. An answer
-for an hour of 50 users then costs per bucket, not per sample (an hour answered at 5 s reads
-72,000 values; the first version looped over each in Python, 35 ms).
+each bucket's edges, and maxima taken over the bucket's k-th samples side by side (an hour of
+50 users is 72,000 values; the first version looped over each in Python, 35 ms). For buckets
+of 2, 4 and 8 samples the timeline also keeps them folded as samples arrive
+(:meth:`Timeline.folded`), so an answer at those steps reads buckets, not samples.
 
 Stdlib only, no I/O; the timeline's lock guards its arrays (the sampler adds, sessions read).
 """
