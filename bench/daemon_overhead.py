@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+import _procs  # noqa: E402
 from _procs import ExtraProcesses, process_count  # noqa: E402
 from fanout import cpu_seconds, free_port, rss  # noqa: E402
 
-from sysmedic.daemon import control  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
@@ -43,20 +42,9 @@ CLIENT = os.environ.get("BENCH_CLIENT") == "1"
 
 
 def start_daemon(home, port, root=ROOT):
-    with open(os.path.join(home, "websocket.json"), "w") as handle:
-        json.dump({"port": port, "host": "127.0.0.1"}, handle)
-    if CONFIG:
-        with open(os.path.join(home, "config.json"), "w") as handle:
-            json.dump(json.loads(CONFIG), handle)
-    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=root)
-    proc = subprocess.Popen([sys.executable, "-m", "sysmedic", "daemon", "run"], env=env, cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            return proc, control.call(home, "status")["secret"]
-        except Exception:
-            time.sleep(0.05)
-    raise SystemExit("daemon did not start")
+    """The daemon of the checkout at ``root`` with BENCH_CONFIG as its config.json."""
+    return _procs.start_daemon(home, {"port": port, "host": "127.0.0.1"}, json.loads(CONFIG) if CONFIG else None,
+                               root)
 
 
 def measure(root):
