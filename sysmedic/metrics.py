@@ -11,6 +11,8 @@ under ``user="other"``, only grows too.
 
 import math
 
+from .untrusted import label
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SAMPLE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 STATUSES = ("Light Usage", "Medium Usage", "Heavy Load")
@@ -70,8 +72,6 @@ def _value(number):
     return repr(float(number))
 
 
-def _label(value):
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 class Exposition:
@@ -85,7 +85,7 @@ class Exposition:
         for labels, value, *suffix in samples:
             series = name + (suffix[0] if suffix else "")
             if labels:
-                series += "{%s}" % ",".join('%s="%s"' % (key, _label(val)) for key, val in labels.items())
+                series += "{%s}" % ",".join('%s="%s"' % (key, label(val)) for key, val in labels.items())
             self.lines.append("%s %s" % (series, _value(value)))
 
     def text(self):

@@ -4,79 +4,21 @@ processes in a user's alert, ``sysmedic users <user>``.
 CPU and memory come from the last sample's two readings (:class:`ProcessWindow`), as shares
 of the whole machine like every other figure; the command line, thread count and state are
 read from ``/proc`` for the few processes shown (at most :data:`MAX_LIMIT`: ~20 us each).
-A command line is cut to :data:`MAX_COMMAND` characters, its control characters escaped, and
-arguments that look like secrets masked (``--password=...``, ``--token abc``, ``user:pw@host``).
+A command line is another user's words: :func:`sysmedic.untrusted.command_line` cuts it before
+anything else, masks what looks like a secret and escapes it.
 """
 
-import re
+from .untrusted import MAX_MASKED, command_line
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
-MAX_COMMAND = 200
-MASK = "****"
-
-# Words that make an argument a secret: anywhere in its name (PGPASSWORD, --db-token), or for
-# the short ones only as a whole part of it (--pass, --auth, but not --passenger, --author).
-_SECRET_WORD = (r"(?:password|passwd|passphrase|secret|token|api[-_]?key|access[-_]?key|private[-_]?key"
-                r"|credentials?|(?:^|(?<=[-_.]))(?:pass|pwd|auth|key)(?=$|[-_.=:]))")
-_SECRET_NAME = r"[\w.-]*?%s[\w.-]*" % _SECRET_WORD
-# --password=x, password=x, -secret:x, PGPASSWORD=x (the value masked, the key kept)
-_SECRET_ASSIGNED = re.compile(r"^(%s[=:])(.+)$" % _SECRET_NAME, re.IGNORECASE)
-# --password x: the next argument is the secret
-_SECRET_FLAG = re.compile(r"^-%s$" % _SECRET_NAME, re.IGNORECASE)
-# scheme://user:password@host
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/:@\s]*:)([^/@\s]+)(@)")
-
-
-def mask_secrets(args):
-    """``args`` with the values of secret-looking arguments replaced by ``****``."""
-    masked, hide_next = [], False
-    for arg in args:
-        if hide_next:
-            masked.append(MASK)
-            hide_next = False
-            continue
-        assigned = _SECRET_ASSIGNED.match(arg)
-        if assigned:
-            masked.append(assigned.group(1) + MASK)
-            continue
-        if _SECRET_FLAG.match(arg):
-            hide_next = True
-        masked.append(_URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), arg))
-    return masked
-
-
-def escape(text):
-    """Control characters as ``\\n``, ``\\t`` or ``\\xNN``: a command line cannot forge a line."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif code < 32 or code == 127 or 0x80 <= code < 0xa0:
-            out.append("\\x%02x" % code)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def command_line(raw_cmdline, name):
-    """The shown command: the arguments (NUL-separated bytes) masked, joined, escaped, cut; a
-    process without arguments (a kernel thread, a zombie) shows ``[name]``."""
-    args = [part.decode("utf-8", "replace") for part in raw_cmdline.split(b"\0")]
-    while args and not args[-1]:
-        args.pop()
-    text = escape(" ".join(mask_secrets(args))) if args else "[%s]" % escape(name)
-    return text if len(text) <= MAX_COMMAND else text[:MAX_COMMAND - 3] + "..."
 
 
 def _details(proc_root, pid):
     """``(cmdline bytes, name, threads, state)`` of a process, or None if it is gone."""
     try:
         with open("%s/%d/cmdline" % (proc_root, pid), "rb") as handle:
-            cmdline = handle.read(64 * 1024)
+            cmdline = handle.read(MAX_MASKED + 1)  # only what can be shown is read
         with open("%s/%d/status" % (proc_root, pid), "rb") as handle:
             status = handle.read(4096)
     except OSError:

@@ -20,6 +20,7 @@ import time
 from urllib.parse import quote, urlsplit
 
 from .errors import SysMedicError
+from .untrusted import pad, terminal
 
 SPARK_SECONDS = 300
 SORTS = {"c": ("cpu_percent", "CPU"), "m": ("memory_percent", "MEM"), "p": ("processes", "PROCS")}
@@ -64,13 +65,13 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
     lines.append("")
     body = max(1, height - len(lines) - 2)
     if processes is not None:
-        lines.append(_fit("Processes of %s (Esc: back, q: quit)" % user, width))
+        lines.append(_fit("Processes of %s (Esc: back, q: quit)" % terminal(user, 32), width))
         lines.append(_fit("%7s %6s %6s %7s %5s  %s" % ("PID", "CPU%", "MEM%", "THREADS", "STATE", "COMMAND"), width))
         for proc in processes[:body]:
             lines.append(_fit("%7d %6.1f %6.1f %7d %5s  %s" % (proc["pid"], proc["cpu_percent"], proc["memory_percent"],
                                                               proc["threads"], proc["state"], proc["command"]), width))
         if not processes:
-            lines.append(_fit("(%s has no processes now)" % user, width))
+            lines.append(_fit("(%s has no processes now)" % terminal(user, 32), width))
         return lines
     users = sort_users(frame["users"], sort)
     marks = {key: ("*" if key == sort else " ") for key in SORTS}
@@ -81,13 +82,15 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
     first = max(0, min(selected - body + 1, len(users) - body)) if selected >= body else 0
     for index, row in enumerate(users[first:first + body], first):
         pointer = ">" if index == selected else " "
-        lines.append(_fit("%s %-20s %6.1f  %6.1f  %6d" % (pointer, row["username"][:20], row.get("cpu_percent") or 0.0,
+        lines.append(_fit("%s %s %6.1f  %6.1f  %6d" % (pointer, pad(row["username"], 20), row.get("cpu_percent") or 0.0,
                                                         row.get("memory_percent") or 0.0, row["processes"]), width))
     return lines
 
 
 def _fit(text, width):
-    return text if len(text) <= width else text[:width - 1] + "~"
+    """A screen line: escaped and cut to ``width`` columns by display width (a process's
+    name can hold wide characters, bidi controls or escape sequences)."""
+    return terminal(text, width)
 
 
 class LocalFeed:
@@ -248,7 +251,10 @@ def _loop(screen, feed, ascii_only):
         lines = render(frame, width - 1, height, sort, selected, processes, user, ascii_only)
         screen.erase()
         for row, line in enumerate(lines[:height]):
-            screen.addstr(row, 0, line[:width - 1])
+            try:
+                screen.addstr(row, 0, terminal(line, width - 1))
+            except curses.error:  # the last cell of the screen, or a terminal shrunk meanwhile
+                pass
         screen.refresh()
         screen.timeout(int(max(0.05, due - time.monotonic()) * 1000))
         key = screen.getch()

@@ -6,6 +6,7 @@ import sys
 from ..daemon import control, process
 from ..errors import SysMedicError
 from ..processes import MAX_LIMIT
+from ..untrusted import MAX_COMMAND, pad, terminal
 from .common import parse_count, print_json
 
 
@@ -20,8 +21,8 @@ def run(args, home):
             return 0
         sys.stdout.write("%-20s %7s %7s %7s %9s\n" % ("USER", "CPU%", "MEM%", "RSS%", "PROCESSES"))
         for row in data["users"]:
-            sys.stdout.write("%-20s %7.1f %7.1f %7s %9d\n" % (
-                row["username"][:20], row["cpu_percent"] or 0.0, row["memory_percent"],
+            sys.stdout.write("%s %7.1f %7.1f %7s %9d\n" % (
+                pad(row["username"], 20), row["cpu_percent"] or 0.0, row["memory_percent"],
                 "-" if row.get("rss_percent") is None else "%.1f" % row["rss_percent"], row["processes"]))
         return 0
     limit = parse_count(args["--limit"] or "10", "--limit")
@@ -34,7 +35,8 @@ def run(args, home):
     sys.stdout.write("%7s %6s %6s %7s %5s  %s\n" % ("PID", "CPU%", "MEM%", "THREADS", "STATE", "COMMAND"))
     for proc in data["processes"]:
         sys.stdout.write("%7d %6.1f %6.1f %7d %5s  %s\n" % (proc["pid"], proc["cpu_percent"], proc["memory_percent"],
-                                                          proc["threads"], proc["state"], proc["command"]))
+                                                          proc["threads"], terminal(proc["state"], 5),
+                                                          terminal(proc["command"], MAX_COMMAND)))
     if not data["processes"]:
-        sys.stdout.write("(%s has no processes now)\n" % user)
+        sys.stdout.write("(%s has no processes now)\n" % terminal(user, 32))
     return 0

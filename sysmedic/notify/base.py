@@ -16,6 +16,7 @@ from typing import NamedTuple
 from ..errors import SysMedicError
 from ..formatting import iso_utc
 from ..mailbox import Mailbox, drop_oldest
+from ..untrusted import chat, chat_text, program
 
 log = logging.getLogger(__name__)
 EVENTS = ("open", "resolve", "reminder")
@@ -37,19 +38,24 @@ class Notice(NamedTuple):
 
 
 def describe(notice):
-    """The one-line text chat tools show: ``[SysMedic] CRITICAL on web1: High CPU usage ...``."""
+    """The one-line text chat tools show: ``[SysMedic] CRITICAL on web1: High CPU usage ...``.
+
+    Chat tools render it as markup (Slack's ``<!channel>`` and links, Markdown images and
+    mentions), so a process appears in it only by its program's name in a safe alphabet
+    (:func:`sysmedic.untrusted.chat`); the whole command lines are in ``alert.processes``."""
     alert = notice.alert
     head = {"open": "%s on %s" % (alert.severity.upper(), notice.host),
             "reminder": "still %s on %s" % (alert.severity.upper(), notice.host),
             "resolve": "RESOLVED on %s" % notice.host,
             "test": "TEST from %s" % notice.host}[notice.event]
-    text = "[SysMedic] %s: %s" % (head, alert.message)
+    text = "[SysMedic] %s: %s" % (head, chat_text(alert.message))
     if alert.id is not None:
         text += " (alert #%d)" % alert.id
     processes = alert.details.get("processes") or []
     if processes and notice.event != "resolve":
         text += "; top processes: " + ", ".join(
-            "%s (pid %d, cpu %.1f%%)" % (p["command"][:60], p["pid"], p["cpu_percent"]) for p in processes[:3])
+            "%s (pid %d, cpu %.1f%%)" % (chat(program(p["command"]), 40), p["pid"], p["cpu_percent"])
+            for p in processes[:3])
     return text
 
 

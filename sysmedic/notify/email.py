@@ -8,6 +8,7 @@ notifier: its own bounded queue and thread, so a slow SMTP server never delays t
 import logging
 
 from ..formatting import iso_utc
+from ..untrusted import escape
 from .base import Notifier, NotifyError
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def build_message(email, notice):
     alert, hostname = notice.alert, notice.host
     message = EmailMessage()
     message["Subject"] = "[SysMedic] %s: %s" % (SUBJECTS[notice.event] % (alert.severity.upper(), hostname),
-                                                alert.message)
+                                                escape(alert.message))
     message["From"] = email.sender or "sysmedic@%s" % hostname
     message["To"] = ", ".join(email.recipients)
     message["Date"] = formatdate(alert.resolved_at if notice.event == "resolve" else alert.created_at, localtime=True)
@@ -48,18 +49,18 @@ def build_message(email, notice):
         "Severity: %s" % alert.severity,
         "Status:   %s" % alert.status,
         "Cause:    %s" % alert.cause,
-        "Users:    %s" % (", ".join(alert.users) or "-"),
+        "Users:    %s" % (escape(", ".join(alert.users)) or "-"),
     ]
     if alert.resolved_at is not None:
         lines.append("Resolved: %s (%s)" % (iso_utc(alert.resolved_at), alert.resolved_by))
     if alert.reopen_count:
         lines.append("Re-opened: %d times" % alert.reopen_count)
-    lines += ["", alert.message]
+    lines += ["", escape(alert.message)]
     if alert.details.get("processes"):
         lines += ["", "Top processes:"] + ["  %7d  %5.1f%% cpu  %5.1f%% mem  %s" % (
-            p["pid"], p["cpu_percent"], p["memory_percent"], p["command"]) for p in alert.details["processes"]]
+            p["pid"], p["cpu_percent"], p["memory_percent"], escape(p["command"])) for p in alert.details["processes"]]
     if alert.details.get("primary_cause"):
-        lines += ["", "Primary cause: %s" % alert.details["primary_cause"]]
+        lines += ["", "Primary cause: %s" % escape(alert.details["primary_cause"])]
     if alert.details.get("recommendations"):
         lines += ["", "Recommendations:"] + ["  - %s" % r for r in alert.details["recommendations"]]
     if stored and alert.resolved_at is None:

@@ -26,12 +26,14 @@ import os
 import re
 import socket
 import socketserver
+import threading
 import time
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from .admission import Admission, refuse
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..tokens import equal
+from ..untrusted import cut
 from .clients import Client
 from .http1 import RequestHandler
 from .sockets import linger_close
@@ -39,6 +41,9 @@ from .session import serve_client
 
 log = logging.getLogger("sysmedic.http")
 HTTP_LINGER = 1.0  # seconds a closing connection reads what its client still sends
+MAX_LOGGED = 200   # characters of a request line in an access line (a path can be 64 KiB)
+MAX_LOG_LINE = 400
+REFUSALS_LOGGED = 20  # access lines for refused requests a minute; the rest are counted
 
 _CONTROL = {c: "\\x%02x" % c for c in list(range(32)) + [127]}
 # A query parameter: its key, then its value up to the next separator.
@@ -53,9 +58,41 @@ def _redact(match):
     return match.group(0)
 
 
-def clean_log_text(text):
-    """Escape control characters (no forged log lines) and redact any ``secret`` value."""
-    return _PARAMETER.sub(_redact, text.translate(_CONTROL))
+def clean_log_text(text, limit=MAX_LOG_LINE):
+    """Cut to ``limit`` characters (before anything else looks at it), escape control
+    characters (no forged log lines) and redact any ``secret`` value."""
+    return _PARAMETER.sub(_redact, cut(text, limit).translate(_CONTROL))
+
+
+class RefusalLog:
+    """Access lines for refused requests (HTTP 4xx), at most ``limit`` each ``period``: any
+    client can send refused requests without a secret, and a flood of their lines would rotate
+    the log away (issue 21). The rest are counted, and said in one line when the next period
+    starts."""
+
+    def __init__(self, limit=REFUSALS_LOGGED, period=60.0, clock=time.monotonic):
+        self._limit, self._period, self._clock = limit, period, clock
+        self._lock = threading.Lock()
+        self._start = None
+        self._logged = self._suppressed = 0
+
+    def allow(self):
+        """Whether to log the refusal at hand (a summary of the last period may come first)."""
+        now = self._clock()
+        with self._lock:
+            if self._start is None or now - self._start >= self._period:
+                suppressed, self._suppressed = self._suppressed, 0
+                self._start, self._logged = now, 0
+            else:
+                suppressed = 0
+            allowed = self._logged < self._limit
+            if allowed:
+                self._logged += 1
+            else:
+                self._suppressed += 1
+        if suppressed:
+            log.warning("%d more refused requests were not logged in the last %gs", suppressed, self._period)
+        return allowed
 
 
 class DeadlineReader:
@@ -112,6 +149,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.address_family = family
         self.admission = Admission(lambda: self.app.settings.max_http_connections)
         self.tls = None  # an ssl.SSLContext when TLS is on; swapped whole on reload
+        self.refusals = RefusalLog()
         super().__init__(address, Handler)
 
     def process_request(self, request, client_address):
@@ -222,6 +260,13 @@ class Handler(RequestHandler):
 
     def _method_not_allowed(self):
         self._json(405, {"error": "Method not allowed"}, headers={"Allow": "GET"})
+
+    def log_request(self, code="-", size="-"):
+        """One access line, the request line cut to :data:`MAX_LOGGED` characters; refused
+        requests within :class:`RefusalLog`'s rate."""
+        if isinstance(code, int) and code >= 400 and not self.server.refusals.allow():
+            return
+        self.log_message('"%s" %s %s', cut(self.requestline or "", MAX_LOGGED), code, size)
 
     def log_message(self, format, *args):
         log.info("%s %s", self.client_address[0], clean_log_text(format % args))

@@ -224,3 +224,18 @@ def test_keepalive_gives_a_fresh_interval_after_the_process_was_stopped():
     assert keepalive.check(lambda: False) is None and keepalive.wait() == 25
     clock.now += 25  # by now the reader has read the pong
     assert keepalive.check(lambda: True) == "ping"
+
+
+def test_refused_requests_are_logged_at_a_bounded_rate(caplog):
+    """Issue 21: 80 refused requests with 60 KB paths rotated the whole log away in a second."""
+    import logging
+    from sysmedic.server.http import RefusalLog
+    now = [0.0]
+    refusals = RefusalLog(limit=3, period=60.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="sysmedic.http"):
+        assert [refusals.allow() for _ in range(10)] == [True] * 3 + [False] * 7
+        now[0] = 61.0
+        assert refusals.allow()
+    assert "7 more refused requests were not logged in the last 60s" in caplog.text
+    line = clean_log_text('"GET /' + "a" * 60000 + ' HTTP/1.1" 404 -')
+    assert len(line) <= 400
