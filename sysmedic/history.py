@@ -13,6 +13,8 @@ says the step it used.
 
 import datetime
 import math
+import threading
+import time
 from itertools import repeat
 from operator import add, sub, truediv
 
@@ -25,10 +27,63 @@ MAX_USERS = 50
 TOP_USERS = 10
 METRICS = SYSTEM + tuple("user_" + name for name in PER_USER)
 MAX_RANGE = 400 * 86400  # seconds: beyond any retain_days
+MAX_QUERY_SECONDS = 15.0  # a database read running longer is cancelled
 
 
 class BadArguments(ValueError):
     """The text is the protocol's ``error`` reply."""
+
+
+class Gate:
+    """The daemon's bound on history reads from SQLite, over every client at once (issue 21):
+    a day of rows costs ~150 ms of CPU and 29 days seconds, so at most ``running`` reads go at
+    once, ``waiting`` more wait at most ``wait`` seconds for a turn, and any request beyond that
+    is refused at once (``history is busy``). A read whose client went away, or that runs past
+    ``limit`` seconds, is cancelled inside SQLite.
+
+    :param clock: monotonic seconds.
+    """
+
+    def __init__(self, running=2, waiting=4, wait=10.0, limit=MAX_QUERY_SECONDS, clock=time.monotonic):
+        self._running, self._waiting = 0, 0
+        self._max_running, self._max_waiting = running, waiting
+        self._wait, self._limit, self._clock = wait, limit, clock
+        self._changed = threading.Condition()
+        self.refused = 0
+        self.cancelled = 0
+
+    def run(self, read, gone=lambda: False):
+        """``read(cancelled)`` in a turn; :raises BadArguments: when none comes (busy, gone)."""
+        with self._changed:
+            if self._running >= self._max_running:
+                if self._waiting >= self._max_waiting:
+                    self.refused += 1
+                    raise BadArguments("history is busy (%d reads running, %d waiting): try again"
+                                       % (self._running, self._waiting))
+                self._waiting += 1
+                try:
+                    end = self._clock() + self._wait
+                    while self._running >= self._max_running:
+                        if gone() or self._clock() >= end:
+                            self.refused += 1
+                            raise BadArguments("history is busy: try again")
+                        self._changed.wait(min(0.1, max(0.0, end - self._clock())))
+                finally:
+                    self._waiting -= 1
+            self._running += 1
+        deadline = self._clock() + self._limit
+        try:
+            return read(lambda: gone() or self._clock() > deadline)
+        except StorageError:
+            if gone() or self._clock() > deadline:
+                self.cancelled += 1
+                raise BadArguments("history read cancelled after %gs (ask for a shorter range or a larger step)"
+                                   % self._limit if not gone() else "history read cancelled: the client went away")
+            raise
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify()
 
 
 def parse_since(value, now):
@@ -94,18 +149,22 @@ class History:
     """Answers ``get_history`` from a timeline and the database.
 
     :param timeline: the in-memory :class:`~sysmedic.analysis.timeline.Timeline`.
-    :param database: ``(since, until, step, users) -> dict`` of
+    :param database: ``(since, until, step, users, cancelled) -> dict`` of
         :func:`sysmedic.storage.db.history_buckets` for the daemon's database.
     :param config: a callable returning the current Config (for the resolutions).
+    :param gate: the :class:`Gate` every database read passes.
     """
 
-    def __init__(self, timeline, database, config, stored=lambda since, until: True):
+    def __init__(self, timeline, database, config, stored=lambda since, until: True, gate=None):
         self._timeline = timeline
         self._database = database
         self._config = config
         self._stored = stored
+        self.gate = gate or Gate()
 
-    def answer(self, request, now):
+    def answer(self, request, now, gone=lambda: False):
+        """The ``get_history`` data for ``request`` at ``now``; ``gone()`` says whether the asking
+        client has gone away (then a database read is cancelled)."""
         metrics = parse_names(request.get("metrics"), "metrics", METRICS, limit=len(METRICS)) or list(METRICS)
         users = parse_names(request.get("users"), "users")
         since = parse_since(request.get("since"), now)
@@ -125,7 +184,7 @@ class History:
         rows, points, source = None, None, []
         if not from_memory:
             try:
-                rows = self._database(start, boundary, step, users)
+                rows = self.gate.run(lambda cancelled: self._database(start, boundary, step, users, cancelled), gone)
             except StorageError as err:
                 raise BadArguments("history before %s is not readable: %s" % (_iso(boundary), err))
             source.append("database")

@@ -109,7 +109,7 @@ class BadRequest(ValueError):
     """A request's arguments are wrong: the text is the ``error`` reply."""
 
 
-def user_processes_data(state, request):
+def user_processes_data(state, request, gone=None):
     """``get_user_processes`` (an extension, docs/protocol-extensions.md): a user's top
     processes by CPU, at most ``limit`` (default 10, at most 50)."""
     username = request.get("username")
@@ -127,14 +127,14 @@ def user_processes_data(state, request):
             "processes": processes.top_processes(state.snapshot, user.uid, limit)}
 
 
-def history_data(state, request):
+def history_data(state, request, gone=lambda: False):
     """``get_history`` (an extension, docs/protocol-decisions.md 17): the one request that may
     read the database (a range older than the samples kept in memory)."""
     from ..history import BadArguments
     if state.history is None:
         raise BadRequest("history is not available")
     try:
-        return state.history(request, state.snapshot.time)
+        return state.history(request, state.snapshot.time, gone)
     except BadArguments as err:
         raise BadRequest(str(err))
 
@@ -199,8 +199,9 @@ def request_id_of(message):
     return parse(message)[2] if isinstance(message, str) else None
 
 
-def respond(text, state, now):
-    """The response text for one request text (always one message, never an exception)."""
+def respond(text, state, now, gone=lambda: False):
+    """The response text for one request text (always one message, never an exception);
+    ``gone()`` says whether the asking client has gone away (a long read then stops)."""
     kind, error, request_id, request = parse_request(text)
     if error is not None:
         return error_message(error, now, request_id)
@@ -211,7 +212,7 @@ def respond(text, state, now):
         return error_message("Unknown request type: %s" % shown, now, request_id)
     response_type, build = handler
     try:
-        data = build(state, request) if kind in WITH_ARGUMENTS else build(state)
+        data = build(state, request, gone) if kind in WITH_ARGUMENTS else build(state)
     except BadRequest as err:
         return error_message(str(err), now, request_id)
     return encode(response_type, data, now, request_id)

@@ -25,7 +25,7 @@ def drain(client):
             client.conn.send_text(item.text, item.frame)
 
 
-def answer(message, limiter, app):
+def answer(message, limiter, app, gone=lambda: False):
     """The reply to one client message, or None when the rate limit drops it unanswered."""
     if not limiter.allow(protocol.cost_of(message)):
         if not limiter.warn():
@@ -33,7 +33,7 @@ def answer(message, limiter, app):
         return protocol.error_message(protocol.RATE_LIMITED, app.clock(), protocol.request_id_of(message))
     if isinstance(message, bytes):
         return protocol.error_message(protocol.BINARY, app.clock())
-    return protocol.respond(message, app.state(), app.clock())
+    return protocol.respond(message, app.state(), app.clock(), gone)
 
 
 def serve_client(client, app):
@@ -63,7 +63,7 @@ def serve_client(client, app):
                 message = conn.receive_nowait()
                 if message is None:
                     break
-                reply = answer(message, limiter, app)
+                reply = answer(message, limiter, app, lambda: not conn.connected)
                 if reply is not None:
                     conn.send_text(reply)
                 elif limiter.flooding():

@@ -385,6 +385,9 @@ class Storage:
         return [dict(zip(keys, row)) for row in self._db.execute(query, args)]
 
 
+PROGRESS_EVERY = 20000  # SQLite VM instructions between two looks at a query's cancellation (~1 ms)
+
+
 def _reader(path):
     """A read-only connection to the database at ``path`` (any thread may open one).
 
@@ -415,7 +418,7 @@ def history_stored(path, since, until):
         db.close()
 
 
-def history_buckets(path, since, until, step, users=None, top=10):
+def history_buckets(path, since, until, step, users=None, cancelled=None, top=10):
     """History rows with ``since <= time < until`` folded into buckets of ``step`` seconds by
     SQLite itself (the answer is at most one row per bucket and user, however long the range),
     read over a read-only connection of its own (any thread may call this).
@@ -427,12 +430,16 @@ def history_buckets(path, since, until, step, users=None, top=10):
     rows); ``users`` are the names asked for, else the ``top`` by CPU, the rest summed in
     ``others``.
 
-    :raises StorageError: when the database cannot be read.
+    :param cancelled: polled every few thousand SQLite instructions; when it returns True the
+        query stops (its client went away, or it ran past its deadline).
+    :raises StorageError: when the database cannot be read or the query was cancelled.
     """
     bucket = "CAST((time - :since) / :step AS INTEGER)"
     where = "time >= :since AND time < :until"
     args = {"since": since, "until": until, "step": step}
     db = _reader(path)
+    if cancelled is not None:
+        db.set_progress_handler(lambda: 1 if cancelled() else 0, PROGRESS_EVERY)
     try:
         system = {}
         intervals = {}
@@ -469,6 +476,10 @@ def history_buckets(path, since, until, step, users=None, top=10):
                 if count:
                     others[b] = ((cpu or 0.0) / count, (memory or 0.0) / count)
         return {"system": system, "users": per_user, "others": others, "rank": rank}
+    except sqlite3.OperationalError as err:
+        if cancelled is not None and cancelled():
+            raise StorageError("query cancelled")
+        raise StorageError(describe(path, err))
     except sqlite3.DatabaseError as err:
         raise StorageError(describe(path, err))
     finally:

@@ -4,6 +4,7 @@ in a real SQLite file."""
 
 import math
 import os
+import time
 import types
 
 import pytest
@@ -287,3 +288,51 @@ def test_a_user_with_a_process_that_uses_nothing_is_still_in_the_answer():
     data = History(timeline, no_database, config).answer({"since": 60, "users": ["idle", "gone"]}, NOW)
     assert list(data["users"]) == ["idle"]  # "gone" had no process in the range
     assert set(v for v in data["users"]["idle"]["cpu"]["avg"] if v is not None) == {0.0}
+
+
+def test_the_gate_bounds_reads_over_every_client_and_refuses_beyond_its_queue():
+    """Issue 21: 60 clients each with one get_history over 29 days ran 60 reads at once (89 s
+    each, 435 MB). Now at most two run, four wait, the rest are refused at once."""
+    import threading
+    from sysmedic.history import Gate
+    gate = Gate(running=2, waiting=2, wait=10.0)
+    release, started, results = threading.Event(), [], []
+
+    def read(cancelled):
+        started.append(1)
+        release.wait(10)
+        return "rows"
+
+    def ask():
+        try:
+            results.append(gate.run(read))
+        except BadArguments as err:
+            results.append(str(err))
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while (len(started) < 2 or gate._waiting < 2) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling with a deadline for two reads to run and two to wait
+    assert len(started) == 2
+    with pytest.raises(BadArguments, match="history is busy"):
+        gate.run(read)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == ["rows"] * 4 and gate.refused == 1
+
+
+def test_a_read_whose_client_went_away_stops_inside_sqlite(tmp_path):
+    path = str(tmp_path / "sysmedic.db")
+    write_rows(path, NOW - 30 * 86400, 500, interval=3600.0, users=["u%d" % i for i in range(40)])
+    polls = []
+
+    def gone():
+        polls.append(1)
+        return len(polls) > 3  # the client leaves while the read runs
+    history = History(Timeline(10), lambda *q: history_buckets(path, *q), config)
+    with pytest.raises(BadArguments, match="cancelled: the client went away"):
+        history.answer({"since": 29 * 86400}, NOW, gone)
+    assert history.gate.cancelled == 1
+    assert history.answer({"since": 29 * 86400}, NOW)["source"] == "database"  # and the next read runs
