@@ -306,7 +306,8 @@ class Email:
 @dataclass(frozen=True)
 class Webhook:
     enabled: bool = option(False, _boolean, "POST each alert as JSON to url (Slack, Mattermost, Rocket.Chat show its text)")
-    url: str = option("", _url, "http:// or https:// URL to POST to")
+    url: str = option("", _url, "http:// or https:// URL to POST to (user:password@ is sent as Basic auth)",
+                      secret="url")
     headers: tuple = option((), _headers, "extra headers, a JSON object: {\"Authorization\": \"Bearer ...\"}",
                             secret=True)
     ca_file: str = option("", _text, "PEM file of CAs to trust for https instead of the system store")
@@ -554,8 +555,27 @@ def stored_value(converter, text, value):
     return value
 
 
+def shown_url(url):
+    """A URL with what may be a secret masked: the userinfo's password, every query value,
+    and the path after its first part (incoming-webhook URLs carry their token there:
+    ``https://hooks.example/services/****``)."""
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = "%s@%s" % (user.split(":", 1)[0] + (":********" if ":" in user else ""), host)
+    first, _, rest = parts.path.lstrip("/").partition("/")
+    path = ("/" + first if first else parts.path) + ("/****" if rest else "")
+    query = "&".join(pair.split("=", 1)[0] + ("=****" if "=" in pair else "") for pair in parts.query.split("&")) \
+        if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
 def shown_value(f, value):
     """An option's value as ``config show`` prints it: durations in their own unit, secrets masked."""
+    if f.metadata["secret"] == "url" and value:
+        return shown_url(value)
     if f.metadata["secret"] and value:
         return "********"
     if isinstance(f.metadata["convert"], _Duration):

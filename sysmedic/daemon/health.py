@@ -70,7 +70,7 @@ class Health:
         late = lateness_problem(age, self._config().monitoring.update_interval)
         if late:
             found.append(late)
-        for problem in (self._writer.problem(), self._home_problem()):
+        for problem in [self._writer.problem(), self._home_problem()] + [n.stuck() for n in self._notifiers]:
             if problem:
                 found.append(problem)
         return found

@@ -23,6 +23,7 @@ EVENTS = ("open", "resolve", "reminder")
 SEVERITIES = ("critical", "warning")
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
+STUCK_GRACE = 5.0
 
 
 class NotifyError(SysMedicError):
@@ -99,6 +100,7 @@ class Notifier:
         self._stop = None
         self.sent = 0
         self.failed = 0
+        self.delivering_since = None  # monotonic start of the delivery under way, if any
 
     @property
     def dropped(self):
@@ -139,9 +141,11 @@ class Notifier:
         attempts = settings.retries + 1
         pause = FIRST_BACKOFF
         for attempt in range(1, attempts + 1):
+            self.delivering_since = time.monotonic()
             try:
                 self.deliver(settings, notice)
             except NotifyError as err:
+                self.delivering_since = None
                 log.error("%s: %s notice of alert %s not delivered (attempt %d of %d): %s",
                           self.name, notice.event, notice.alert.id, attempt, attempts, err)
                 if attempt == attempts or self._pause(pause):
@@ -149,11 +153,25 @@ class Notifier:
                     return False
                 pause = min(pause * 2, MAX_BACKOFF)
                 continue
+            finally:
+                self.delivering_since = None
             self.sent += 1
             log.info("%s: %s notice of alert %s delivered%s", self.name, notice.event, notice.alert.id,
                      " (attempt %d)" % attempt if attempt > 1 else "")
             return True
         return False
+
+    def stuck(self, now=None):
+        """A sentence when one delivery has run past its ``timeout`` (plus a grace of
+        :data:`STUCK_GRACE` s), else None: for ``/health``'s problems."""
+        since = self.delivering_since
+        if since is None:
+            return None
+        busy = (time.monotonic() if now is None else now) - since
+        timeout = getattr(self._settings(), "timeout", None) or 0.0
+        if busy <= timeout + STUCK_GRACE:
+            return None
+        return "notifier %s stuck in one delivery for %.0fs (timeout %gs)" % (self.name, busy, timeout)
 
     def _pause(self, seconds):
         """Wait before a retry; True if the daemon is stopping (then the notice is given up)."""

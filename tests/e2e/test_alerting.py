@@ -203,8 +203,8 @@ def test_alerts_test_says_per_notifier_delivered_or_the_exact_error(tmp_path, re
     write_config(home, {"webhook": {"enabled": True, "url": bad.url, "retries": 5}})
     result = cli(home, "alerts", "test", "--notifier=webhook")
     assert result.returncode == 1 and bad.attempts == 1  # a test is one attempt, no retries
-    assert result.stdout.startswith("webhook: FAILED: POST http://127.0.0.1:%d/hook: HTTP 500" % bad.server.server_address[1])
-    assert "t0k3n" not in result.stdout
+    assert result.stdout.startswith("webhook: FAILED: POST http://127.0.0.1:%d: HTTP 500" % bad.server.server_address[1])
+    assert "t0k3n" not in result.stdout and "/hook" not in result.stdout  # a webhook's path can be its secret
     result = cli(home, "alerts", "test", "--notifier=pager")
     assert result.returncode == 1 and "is not one of email, webhook, command" in result.stderr
     write_config(home, {})

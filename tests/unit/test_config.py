@@ -109,6 +109,14 @@ def test_describe_masks_the_password():
     assert rows["email.password"] == "********" and "hunter2" not in repr(config.describe(cfg))
 
 
+def test_describe_masks_what_a_webhook_url_may_hide():
+    """Issue 21: config show printed webhook.url whole, its password and ?token= too."""
+    cfg = config.config_from_dict({"webhook": {"url": "https://ann:pw1@hooks.example/services/T0/B0/XXXX?token=t0k"}})
+    shown = {key: value for key, value, _ in config.describe(cfg)}["webhook.url"]
+    assert shown == "https://ann:********@hooks.example/services/****?token=****"
+    assert config.show("webhook.url", "http://h:81/hook") == "http://h:81/hook"
+
+
 def test_websocket_json(home):
     os.makedirs(home)
     settings = config.update_websocket(home, port=9090, enabled=False)
