@@ -21,6 +21,7 @@ The first sample has no previous one: it primes the baseline and is marked ``war
 with CPU and network values of ``None``, never a fake 0.
 """
 
+import os
 import pwd
 import time
 from typing import NamedTuple
@@ -35,28 +36,58 @@ TAIL_LIMIT = 0.5
 
 
 class UserNames:
-    """uid -> user name with a cache; unknown uids show as the number, retried after ``retry`` s."""
+    """uid -> user name with a cache; unknown uids show as the number, retried after ``retry`` s.
 
-    def __init__(self, lookup=None, clock=time.monotonic, retry=300.0):
+    A user deleted and the uid given to another (``userdel``, ``useradd -u``) must not go on
+    under the old name (issue 21): the cache is emptied when ``passwd`` changes (its size,
+    time or inode, looked at no more than every ``check_every`` seconds), and each name is
+    looked up again after ``ttl`` seconds anyway (names from NSS, e.g. LDAP, change without
+    the file).
+    """
+
+    def __init__(self, lookup=None, clock=time.monotonic, retry=300.0, ttl=300.0, passwd="/etc/passwd",
+                 check_every=2.0):
         self._lookup = lookup or (lambda uid: pwd.getpwuid(uid).pw_name)
         self._clock = clock
         self._retry = retry
-        self._cache = {}
+        self._ttl = ttl
+        self._passwd = passwd
+        self._check_every = check_every
+        self._checked = None
+        self._stamp = None
+        self._cache = {}  # uid -> (name, when looked up)
         self._misses = {}
 
+    def _passwd_changed(self, now):
+        if self._checked is not None and now - self._checked < self._check_every:
+            return False
+        self._checked = now
+        try:
+            info = os.stat(self._passwd)
+            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        except OSError:
+            stamp = None
+        changed, self._stamp = self._stamp is not None and stamp != self._stamp, stamp
+        return changed
+
     def __call__(self, uid):
-        name = self._cache.get(uid)
-        if name is not None:
-            return name
+        now = self._clock()
+        if self._passwd_changed(now):
+            self._cache.clear()
+            self._misses.clear()
+        cached = self._cache.get(uid)
+        if cached is not None and now - cached[1] < self._ttl:
+            return cached[0]
         missed = self._misses.get(uid)
-        if missed is not None and self._clock() - missed < self._retry:
+        if missed is not None and now - missed < self._retry:
             return str(uid)
         try:
             name = self._lookup(uid)
         except (KeyError, OverflowError):
-            self._misses[uid] = self._clock()
+            self._misses[uid] = now
+            self._cache.pop(uid, None)
             return str(uid)
-        self._cache[uid] = name
+        self._cache[uid] = (name, now)
         self._misses.pop(uid, None)
         return name
 

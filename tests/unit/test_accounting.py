@@ -76,3 +76,26 @@ def test_user_names_cache_and_retry_unknown_uids():
     assert calls == [1, 5]
     now[0] = 61
     assert names(5) == "5" and calls == [1, 5, 5]
+
+
+def test_a_reused_uid_is_shown_under_its_new_name(tmp_path):
+    """Issue 21: userdel, then useradd -u 1900 for someone else, and the old name stayed forever."""
+    import os
+    passwd = tmp_path / "passwd"
+    passwd.write_text("old:x:1900:1900::/:/bin/sh\n")
+    owners = {1900: "old"}
+    now = [0.0]
+    names = UserNames(lookup=lambda uid: owners[uid], clock=lambda: now[0], passwd=str(passwd), ttl=300)
+    assert names(1900) == "old"
+    owners[1900] = "new"
+    passwd.write_text("new:x:1900:1900::/:/bin/sh\n")
+    os.utime(str(passwd), ns=(10 ** 9, 10 ** 9))
+    now[0] = 1.0
+    assert names(1900) == "old"  # the file is looked at every 2 s at most
+    now[0] = 3.0
+    assert names(1900) == "new"
+    owners[1900] = "ldap"  # a name from NSS changes without the file: at most ttl later
+    now[0] = 200.0
+    assert names(1900) == "new"
+    now[0] = 304.0
+    assert names(1900) == "ldap"
