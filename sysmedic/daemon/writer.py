@@ -206,8 +206,13 @@ class StorageWriter:
     # -- operations ---------------------------------------------------------------------------
 
     def open_alert(self, condition, state, cooldown=0.0, details=None):
+        """Store an alert that opened now: with this time, however late a full disk lets it be
+        written (issue 21: it was stored with the retry's time)."""
+        opened = self._clock()
+
         def op(storage):
-            record, how = storage.open_alert(condition, state.assessment.status, details=details, cooldown=cooldown)
+            record, how = storage.open_alert(condition, state.assessment.status, details=details, now=opened,
+                                             cooldown=cooldown)
             if how == "created" and not announced:
                 log.warning("alert %d opened: %s", record.id, record.message)
                 # Summary first: a client that answers the broadcast with get_alerts must see it.
@@ -223,9 +228,8 @@ class StorageWriter:
 
         def unstored():
             announced.append(True)
-            now = self._clock()
-            record = AlertRecord(None, now, condition.severity, state.assessment.status, condition.cause,
-                                 condition.message, tuple(condition.users), details, None, None, now)
+            record = AlertRecord(None, opened, condition.severity, state.assessment.status, condition.cause,
+                                 condition.message, tuple(condition.users), details, None, None, opened)
             log.warning("alert opened (not stored): %s", record.message)
             old = self._summary
             self._set_summary(AlertSummary(old.unresolved + 1, old.total + 1, ((record.message,) + old.recent)[:RECENT],
@@ -237,8 +241,10 @@ class StorageWriter:
         return self.submit(op, "alert %s" % condition.cause, keep=True, unstored=unstored)
 
     def resolve_causes(self, causes):
+        resolved_at = self._clock()
+
         def op(storage):
-            resolved = storage.resolve_causes(causes)
+            resolved = storage.resolve_causes(causes, now=resolved_at)
             if resolved:
                 log.info("auto-resolved: %s", ", ".join(causes))
                 self._set_summary(summary(storage))

@@ -459,8 +459,9 @@ def test_alerts_are_announced_when_storage_fails_and_stored_once_it_works(tmp_pa
         return real_write(storage, statements)
     monkeypatch.setattr(Storage, "_write", write)
     opened, summaries = [], []
+    now = [1000.0]
     writer = StorageWriter(str(tmp_path / "s.db"), on_alert=lambda record, state: opened.append(record),
-                           on_summary=summaries.append)
+                           on_summary=summaries.append, clock=lambda: now[0])
     full.clear()
     with Storage(writer.path):  # created while there is room
         pass
@@ -470,7 +471,9 @@ def test_alerts_are_announced_when_storage_fails_and_stored_once_it_works(tmp_pa
     try:
         state = writer_state()
         first = writer.open_alert(CPU, state)
+        now[0] = 1005.0
         resolved = writer.resolve_causes(["system:cpu"])
+        now[0] = 1027.0  # the disk has room again 27 s later (issue 21: stored as opened then)
         manual = writer.resolve(None)
         with pytest.raises(StorageError, match="cannot write the database: database or disk is full"):
             manual.result(5)
@@ -479,6 +482,10 @@ def test_alerts_are_announced_when_storage_fails_and_stored_once_it_works(tmp_pa
         assert "storage failing since" in writer.problem() and writer.waiting == 2
         full.clear()
         assert first.result(5).id == 1 and resolved.result(5) == 1
+        assert opened[0].created_at == 1000.0
+        with Storage(writer.path) as storage:
+            stored = storage.alerts()[0]
+        assert (stored.created_at, stored.opened_at, stored.resolved_at) == (1000.0, 1000.0, 1005.0)
         wait = time.monotonic() + 5
         while writer.problem() is not None and time.monotonic() < wait:
             time.sleep(0.01)
