@@ -95,22 +95,130 @@ def user_name(uid):
         return "uid %d" % uid
 
 
+def foreign_owner(directory):
+    """``(uid, gid)`` of ``directory``'s owner when this process is root and the directory is
+    another user's (the packaged service's home, or a user's own), else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return None
+    return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
+
+
+def give_to_owner(fd, path):
+    """Root creating a file in another user's home leaves it that user's, as if they had made
+    it (issue 21: the owner's own daemon then could not open the log, pid file or database)."""
+    owner = foreign_owner(os.path.dirname(os.path.abspath(path)))
+    if owner is not None:
+        os.fchown(fd, *owner)
+
+
 def open_in_home(path, flags, mode=0o600):
     """``os.open`` of a file in the home that never follows a symbolic link (``O_NOFOLLOW``):
-    a link planted in the home is an error, not a write through it.
+    a link planted in the home is an error, not a write through it. As root in another user's
+    home, a file it creates (or finds root's) is given to the home's owner.
 
     :raises FileNotFoundError: when it does not exist (and ``O_CREAT`` is not given).
     :raises SysMedicError: for anything else, one line naming the file: a link, a directory
         in its place (``sysmedic.pid`` made a directory), no permission, a full disk.
     """
     try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except FileNotFoundError:
         raise
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise SysMedicError("%s: is a symbolic link; refusing to follow it" % path)
         raise SysMedicError("%s: %s" % (path, (err.strerror or str(err)).lower()))
+    if flags & os.O_CREAT:
+        try:
+            give_to_owner(fd, path)
+        except OSError as err:
+            os.close(fd)
+            raise SysMedicError("%s: cannot give it to the home's owner: %s" % (path, err.strerror))
+    return fd
+
+
+MAX_READ_AS = 1 << 20
+
+
+def read_as_owner(home, path, limit=MAX_READ_AS):
+    """``(bytes, mode)`` of the file at ``path`` (at most ``limit`` bytes), read with the
+    rights of ``home``'s owner when this process is root and the home is another user's: a
+    file a home's settings name (a TLS key) must be one its owner could read, or any user
+    with a home could make a root daemon serve another service's private key (issue 21).
+    Otherwise read as this process. Only a regular file is read (a planted FIFO would block).
+
+    :raises OSError: as opening or reading it would (EACCES for a file the owner may not read).
+    """
+    owner = foreign_owner(home)
+    if owner is None:
+        return _read_regular(path, limit)
+    uid, gid = owner
+    try:
+        import pwd
+        groups = os.getgrouplist(pwd.getpwuid(uid).pw_name, gid)
+    except (KeyError, ImportError):
+        groups = [gid]
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls, then _exit (the parent's threads are not here)
+        code = 1
+        try:
+            os.close(reader)
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                data, mode = _read_regular(path, limit)
+                reply = b"ok %d\n" % mode + data
+            except OSError as err:
+                reply = b"error %d\n" % (err.errno or 0)
+            view = memoryview(reply)
+            while view:
+                view = view[os.write(writer, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(reader, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+        os.waitpid(pid, 0)
+    head, _, data = b"".join(chunks).partition(b"\n")
+    words = head.split()
+    if len(words) != 2 or words[0] not in (b"ok", b"error"):
+        raise OSError(errno.EIO, "could not be read as the home's owner")
+    if words[0] == b"error":
+        number = int(words[1])
+        raise OSError(number, os.strerror(number))
+    return data, int(words[1])
+
+
+def _read_regular(path, limit):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks), info.st_mode
+    finally:
+        os.close(fd)
 
 
 def not_a_link(path):

@@ -27,7 +27,7 @@ from ..analysis.timeline import Timeline
 from ..collect import make_collector
 from ..errors import SysMedicError
 from ..history import History
-from ..home import ensure_home
+from ..home import ensure_home, read_as_owner
 from ..metrics import render as render_metrics
 from ..notify import notifiers
 from ..osinfo import os_name
@@ -346,7 +346,8 @@ class Daemon:
             return None
         from ..server.tls import load_context
         return load_context(os.path.join(self.home, settings.tls_cert_file),
-                            os.path.join(self.home, settings.tls_key_file))
+                            os.path.join(self.home, settings.tls_key_file),
+                            read=lambda path: read_as_owner(self.home, path))
 
     def _metrics_text(self):
         """The ``/metrics`` exposition from the last State (None before the first sample)."""

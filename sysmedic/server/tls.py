@@ -43,22 +43,31 @@ class TLSError(SysMedicError):
     pass
 
 
-def load_context(cert_file, key_file, now=None):
+def _read_file(path):
+    from ..home import _read_regular
+    return _read_regular(path, 1 << 20)
+
+
+def load_context(cert_file, key_file, now=None, read=_read_file):
     """A server SSLContext (TLS 1.2 or newer) for ``cert_file`` and ``key_file``.
 
+    :param read: ``read(path) -> (bytes, mode)``; the daemon passes one that reads with its
+        home owner's rights when it runs as root in another user's home. What it read is what
+        OpenSSL loads (from memory), never the path again.
     :raises TLSError: one line naming the file: unreadable, not PEM, an encrypted key, a key
         that does not match the certificate, a certificate expired or not yet valid.
     """
+    found = {}
     for name, path in (("tls_cert_file", cert_file), ("tls_key_file", key_file)):
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(1 << 20)
+            data, mode = read(path)
         except OSError as err:
             raise TLSError("%s %s: %s" % (name, path, err.strerror or err))
-        if name == "tls_key_file" and os.stat(path).st_mode & 0o004:
+        if name == "tls_key_file" and mode & 0o004:
             raise TLSError("tls_key_file %s: everyone may read it (chmod o-r, or 0600)" % path)
         if name == "tls_cert_file":
             not_before, not_after = certificate_validity(data, path)
+        found[name] = data
     current = time.time() if now is None else now
     if current > not_after:
         raise TLSError("tls_cert_file %s: the certificate expired on %s" % (cert_file, _day(not_after)))
@@ -68,7 +77,8 @@ def load_context(cert_file, key_file, now=None):
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     try:
-        context.load_cert_chain(cert_file, key_file, password=_no_password)
+        with _in_memory(found["tls_cert_file"]) as cert, _in_memory(found["tls_key_file"]) as key:
+            context.load_cert_chain(cert or cert_file, key or key_file, password=_no_password)
     except TLSError:
         raise TLSError("tls_key_file %s: the key is encrypted (a daemon cannot ask for its password)" % key_file)
     except ssl.SSLError as err:
@@ -76,6 +86,32 @@ def load_context(cert_file, key_file, now=None):
             raise TLSError("tls_key_file %s does not match the certificate in %s" % (key_file, cert_file))
         raise TLSError("tls_cert_file %s / tls_key_file %s: %s" % (cert_file, key_file, err.reason or err))
     return context
+
+
+class _in_memory:
+    """``data`` as a path OpenSSL can open (an anonymous memory file, ``/proc/self/fd/N``),
+    closed after; None where the system has no ``memfd_create`` (then the file's own path is
+    used)."""
+
+    def __init__(self, data):
+        self._data = data
+        self._fd = None
+
+    def __enter__(self):
+        if not hasattr(os, "memfd_create"):
+            return None
+        try:
+            self._fd = os.memfd_create("sysmedic-tls", os.MFD_CLOEXEC)
+        except OSError:
+            return None
+        view = memoryview(self._data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        return "/proc/self/fd/%d" % self._fd
+
+    def __exit__(self, *exc):
+        if self._fd is not None:
+            os.close(self._fd)
 
 
 def _no_password():

@@ -120,3 +120,59 @@ def test_a_home_another_user_cannot_read_is_permission_denied_not_stopped(place,
         result = run(home, *args, user="nobody")
         assert result.returncode == status and result.stdout == "", (args, result)
         assert result.stderr.startswith("sysmedic: %s: permission denied" % home) and result.stderr.count("\n") == 1
+
+
+@needs_root
+def test_a_root_daemon_in_another_users_home_leaves_every_file_theirs(place):
+    """Issue 21: run as root for nobody's home, the daemon left its database (and -wal/-shm),
+    log and pid file root's; nobody's own daemon then could not start, nor `alerts` read."""
+    from .harness import free_port
+    home = os.path.join(place, "home")
+    write_config(home, None, {"port": free_port(), "host": "127.0.0.1", "enabled": True})
+    for path in [home] + [os.path.join(home, name) for name in os.listdir(home)]:
+        os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    try:
+        started = run(home, "daemon", "start")
+        assert started.returncode == 0, started.stderr
+        assert run(home, "daemon", "stop").returncode == 0
+        files = sorted(os.listdir(home))
+        assert {"sysmedic.db", "sysmedic.log"} <= set(files), files
+        for name in files:
+            info = os.lstat(os.path.join(home, name))
+            assert (info.st_uid, info.st_gid) == (NOBODY.pw_uid, NOBODY.pw_gid), (name, info.st_uid)
+        assert run(home, "alerts", user="nobody").returncode == 0
+        opened = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3",
+                                 "-c", "import os, sys\nfor name in os.listdir(sys.argv[1]):\n"
+                                 "    path = os.path.join(sys.argv[1], name)\n"
+                                 "    os.path.isfile(path) and open(path, 'r+b').close()", home],
+                                capture_output=True, text=True, timeout=30)
+        assert opened.returncode == 0, opened.stderr  # the owner's own daemon can open each of them
+    finally:
+        run(home, "daemon", "stop")
+
+
+@needs_root
+def test_a_root_daemon_reads_the_tls_files_a_home_names_with_its_owners_rights(place):
+    """Issue 21: nobody's home could name root's private key (tls_key_file: any path, links
+    followed), and a reload error even said what was in a root-only file."""
+    from . import pki
+    if not pki.available():
+        pytest.skip("needs openssl")
+    from .harness import free_port
+    keys = pki.make_pki(os.path.join(place, "pki"))
+    home = os.path.join(place, "home")
+    write_config(home, None, {"port": free_port(), "host": "127.0.0.1", "enabled": True,
+                              "tls_cert_file": "cert.pem", "tls_key_file": "key.pem"})
+    shutil.copy(os.path.join(keys, "server.pem"), os.path.join(home, "cert.pem"))
+    os.symlink(os.path.join(keys, "server.key"), os.path.join(home, "key.pem"))  # root's key, 0600
+    for path in [home] + [os.path.join(home, name) for name in os.listdir(home)]:
+        os.lchown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    result = run(home, "daemon", "run")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "tls_key_file %s: Permission denied" % os.path.join(home, "key.pem") in result.stderr, result.stderr
+    os.unlink(os.path.join(home, "key.pem"))
+    os.symlink("/etc/shadow", os.path.join(home, "cert.pem.probe"))
+    os.replace(os.path.join(home, "cert.pem.probe"), os.path.join(home, "cert.pem"))
+    result = run(home, "daemon", "run")
+    assert "tls_cert_file %s: Permission denied" % os.path.join(home, "cert.pem") in result.stderr, result.stderr
+    assert "no PEM certificate" not in result.stderr
