@@ -211,6 +211,10 @@ class Quiet:
     def problem():
         return None
 
+    @staticmethod
+    def stuck():
+        return None
+
 
 def make_health(sampler, threads, monotonic, interval=0.01):
     config = fast(interval)
