@@ -108,9 +108,9 @@ class CgroupLoad:
         self._reader = threading.Thread(target=self._record, args=(period,), daemon=True)
         self._reader.start()
 
-    def usage_seconds(self):
-        """CPU seconds used by everything that ever ran in the group, now."""
-        with open(os.path.join(self.path, self._counter)) as handle:
+    def usage_seconds(self, group=None):
+        """CPU seconds used by everything that ever ran in the group (or ``group``), now."""
+        with open(os.path.join(group or self.path, self._counter)) as handle:
             text = handle.read()
         if self._counter == "cpuacct.usage":
             return int(text) / 1e9
@@ -119,28 +119,34 @@ class CgroupLoad:
     def _record(self, period):
         while not self._stopped.is_set():
             before = time.time()
-            usage = self.usage_seconds()
+            usage = tuple(self.usage_seconds(group) for group in self._groups)
             after = time.time()
             self._times.append((before + after) / 2)
             self._usage.append(usage)
             self._stopped.wait(period)
 
-    def at(self, when):
-        """The counter at wall time ``when``, interpolated between readings (None if outside)."""
+    def at(self, when, group=0):
+        """The counter at wall time ``when``, interpolated between readings (None if outside);
+        ``group`` 1 is an ``as_root`` load's root group."""
         times, usage = self._times[:], self._usage[:len(self._times)]
         index = bisect.bisect_left(times, when)
         if index == 0 or index >= len(times):
             return None
         t0, t1 = times[index - 1], times[index]
-        u0, u1 = usage[index - 1], usage[index]
+        u0, u1 = usage[index - 1][group], usage[index][group]
         return u0 + (u1 - u0) * (when - t0) / (t1 - t0) if t1 > t0 else u1
 
-    def share(self, start, end, cores):
-        """The load's share of the whole machine (0-100) between two wall times, or None."""
-        first, last = self.at(start), self.at(end)
+    def share(self, start, end, cores, group=0):
+        """The load's share of the whole machine (0-100) between two wall times, or None;
+        ``group`` 1: its root group's (an ``as_root`` load)."""
+        first, last = self.at(start, group), self.at(end, group)
         if first is None or last is None or end <= start:
             return None
         return 100.0 * (last - first) / ((end - start) * cores)
+
+    @property
+    def has_root_group(self):
+        return len(self._groups) > 1
 
     def wait_running(self, timeout=10.0):
         """Wait until the load has used some CPU inside its group."""

@@ -17,8 +17,16 @@ the part of their exits after the records (tearing down the address space), so S
 those children's users what the machine's busy time leaves unexplained (accounting.TAIL_LIMIT).
 Before that they were shown 85-100% of their cgroup, and 1% before issue 9.
 
-The root loop starting burners as the user runs in a cgroup of its own (its sh and setpriv are
-rightly root's); each burner joins the load's group as its first act, still as root.
+The root loop starting burners as the user runs in a cgroup of its own; each burner joins the
+load's group as its first act, still as root. What is true for it (issue 22, item 5): a task
+forked by root that ends as the user is the user's for its whole life, as the kernel's own
+exit record has it (``ac_uid`` is the last uid; BSD accounting does the same), so SysMedic
+counts the forked shell's start before it joins the load's group (about 1 ms of the 35 ms
+burner: why the user read 3% above the load's group in CI). That start is in no counter of
+the load's group but in the root group's, with the root loop's own work. So the truth for
+this load lies between the load's group and the load's group plus the root group, both
+read in the same window: the bar is the same, measured from that interval (a figure that
+gave the burners to root is 37 points off; one that counted them twice, as many).
 """
 
 import os
@@ -63,19 +71,22 @@ LOADS = {
 AS_ROOT = {"root loop starting burners as the user"}
 
 
-def error_of(shown, truth):
-    return abs(shown - truth)
+def error_of(shown, truth, slack=0.0):
+    """How far ``shown`` is from the truth: from ``truth``, or from the interval ``truth`` to
+    ``truth + slack`` (a root loop's load: what its tasks did before joining their group)."""
+    return max(0.0, truth - shown, shown - truth - slack)
 
 
 def allowed(truth):
     return max(0.05 * truth, 1.0) if truth < 20 else 0.05 * truth
 
 
-def oracle(load, start, end, cores):
-    """The load's share between two sample times, once the oracle has read past ``end``."""
+def oracle(load, start, end, cores, group=0):
+    """The load's share between two sample times, once the oracle has read past ``end``
+    (``group`` 1: its root group's)."""
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
-        share = load.share(start, end, cores)
+        share = load.share(start, end, cores, group)
         if share is not None:
             return share
         time.sleep(0.02)  # the oracle's next reading is due any moment
@@ -83,9 +94,10 @@ def oracle(load, start, end, cores):
 
 
 def measure(daemon, load, bystander):
-    """``[(shown, truth, bystander shown, bystander truth)]`` for WINDOWS consecutive windows of
-    the daemon. Each window's figures are asked for as its ``system_update`` arrives; a reply
-    answered after the next sample was taken may come from that one, and its window is skipped."""
+    """``[(shown, truth, bystander shown, bystander truth, slack)]`` for WINDOWS consecutive
+    windows of the daemon (``slack``: a root loop's root group share, else 0). Each window's
+    figures are asked for as its ``system_update`` arrives; a reply answered after the next
+    sample was taken may come from that one, and its window is skipped."""
     client = Client(daemon.ws_url())
     cores = client.next("system_update")["data"]["cpu_cores"]
     client.next("system_update")  # one window to settle what the previous test's loads left ending
@@ -98,7 +110,8 @@ def measure(daemon, load, bystander):
         following = client.next("system_update")["data"]["sample_time"]
         if answered < following:
             rows.append((users.get(load.user, 0.0), oracle(load, start, end, cores),
-                         users.get(bystander.user, 0.0), oracle(bystander, start, end, cores)))
+                         users.get(bystander.user, 0.0), oracle(bystander, start, end, cores),
+                         oracle(load, start, end, cores, 1) if load.has_root_group else 0.0))
             if len(rows) == WINDOWS:
                 return rows
         start, end = end, following
@@ -106,11 +119,12 @@ def measure(daemon, load, bystander):
 
 
 def judge(name, rows):
-    table = "\n".join("shown %6.2f truth %6.2f | bystander %6.2f truth %6.2f" % row for row in rows)
+    table = "\n".join("shown %6.2f truth %6.2f (+%.2f) | bystander %6.2f truth %6.2f"
+                      % (row[0], row[1], row[4], row[2], row[3]) for row in rows)
     print("%s:\n%s" % (name, table))
     assert not [row for row in rows if row[3] - row[2] > 1.0], "the bystander was scaled down:\n%s" % table
-    misses = [row for row in rows if error_of(row[0], row[1]) > allowed(row[1])]
-    median = statistics.median(error_of(shown, truth) for shown, truth, _, _ in rows)
+    misses = [row for row in rows if error_of(row[0], row[1], row[4]) > allowed(row[1])]
+    median = statistics.median(error_of(shown, truth, slack) for shown, truth, _, _, slack in rows)
     assert len(misses) <= len(rows) * 0.05 and median < 1.0, "%s:\n%s" % (name, table)
 
 
