@@ -22,7 +22,7 @@ from ..resources import read_text
 
 DATABASE_FILE = "sysmedic.db"
 MAX_ALERT_ID = (1 << 63) - 1  # SQLite's largest rowid: a larger id cannot exist (nor be bound)
-MIGRATIONS = {1: "schema_v1.sql", 2: "schema_v2.sql"}
+MIGRATIONS = {1: "schema_v1.sql", 2: "schema_v2.sql", 3: "schema_v3.sql"}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -335,6 +335,7 @@ class Storage:
                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tuple(system))
             cursor.executemany("INSERT OR REPLACE INTO user_history (time, username, cpu, cpu_max, memory,"
                                " memory_max, processes) VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(u) for u in users])
+            _roll_up(cursor, system[0])
         self._write(insert)
 
     @_reported
@@ -343,6 +344,8 @@ class Storage:
         def delete(cursor):
             deleted = cursor.execute("DELETE FROM system_history WHERE time < ?", (before,)).rowcount
             deleted += cursor.execute("DELETE FROM user_history WHERE time < ?", (before,)).rowcount
+            cursor.execute("DELETE FROM system_history_hourly WHERE time < ?", (before,))
+            cursor.execute("DELETE FROM user_history_hourly WHERE time < ?", (before,))
             deleted += cursor.execute("DELETE FROM alerts WHERE resolved_at IS NOT NULL AND resolved_at < ?",
                                       (before,)).rowcount
             return deleted
@@ -388,6 +391,31 @@ class Storage:
 PROGRESS_EVERY = 20000  # SQLite VM instructions between two looks at a query's cancellation (~1 ms)
 
 
+def _roll_up(cursor, time_):
+    """Sum into the hourly rollups every hour before the one ``time_`` is in that has rows and
+    is not summed yet, and the row's own hour again if it was summed already (a clock that
+    stepped back): one indexed look per row, the sums once an hour."""
+    hour = (time_ // HOUR) * HOUR
+    last = cursor.execute("SELECT MAX(time) FROM system_history_hourly").fetchone()[0]
+    hours = [] if last is None or hour > last else [hour]
+    first = None if last is None else last + HOUR
+    hours += [row[0] for row in cursor.execute(
+        "SELECT DISTINCT CAST(time / 3600 AS INTEGER) * 3600 FROM system_history WHERE time >= ? AND time < ?",
+        (first if first is not None else 0.0, hour))]
+    for start in hours:
+        end = start + HOUR
+        cursor.execute(
+            "INSERT OR REPLACE INTO system_history_hourly SELECT ?, SUM(samples), COUNT(*), SUM(cpu * samples),"
+            " SUM(CASE WHEN cpu IS NULL THEN 0 ELSE samples END), MAX(cpu_max), SUM(memory * samples), MAX(memory_max),"
+            " SUM(load1 * samples), MAX(load1_max), SUM(network * samples),"
+            " SUM(CASE WHEN network IS NULL THEN 0 ELSE samples END), MAX(network_max)"
+            " FROM system_history WHERE time >= ? AND time < ?", (start, start, end))
+        cursor.execute("DELETE FROM user_history_hourly WHERE time = ?", (start,))
+        cursor.execute(
+            "INSERT INTO user_history_hourly SELECT ?, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max)"
+            " FROM user_history WHERE time >= ? AND time < ? GROUP BY username", (start, start, end))
+
+
 def _reader(path):
     """A read-only connection to the database at ``path`` (any thread may open one).
 
@@ -418,10 +446,50 @@ def history_stored(path, since, until):
         db.close()
 
 
+HOUR = 3600.0
+# The history rows as sums: from the per-minute tables outside [:lo, :hi) and from the hourly
+# rollups inside it, folded alike (without rollups in range, the minute rows alone: the union
+# and the OR cost 30% more over a long range of them).
+_SYSTEM_MINUTES = (
+    "SELECT time, samples, 1 AS intervals, cpu * samples AS cpu_sum,"
+    " CASE WHEN cpu IS NULL THEN 0 ELSE samples END AS cpu_weight, cpu_max, memory * samples AS memory_sum,"
+    " memory_max, load1 * samples AS load1_sum, load1_max, network * samples AS network_sum,"
+    " CASE WHEN network IS NULL THEN 0 ELSE samples END AS network_weight, network_max FROM system_history")
+_SYSTEM_HOURS = (
+    "SELECT time, samples, intervals, cpu_sum, cpu_weight, cpu_max, memory_sum, memory_max, load1_sum,"
+    " load1_max, network_sum, network_weight, network_max FROM system_history_hourly WHERE time >= :lo AND time < :hi")
+_USER_MINUTES = "SELECT time, username, cpu, cpu_max, memory, memory_max FROM user_history"
+_USER_HOURS = ("SELECT time, username, cpu, cpu_max, memory, memory_max FROM user_history_hourly"
+               " WHERE time >= :lo AND time < :hi")
+
+
+def _rows(minutes, hours, hourly):
+    if not hourly:
+        return minutes + " WHERE time >= :since AND time < :until"
+    return (minutes + " WHERE (time >= :since AND time < :lo) OR (time >= :hi AND time < :until) UNION ALL "
+            + hours)
+
+
+_BUCKET = "CAST((time - :since) / :step AS INTEGER)"
+
+
+def _hourly_range(db, since, until, step):
+    """``(lo, hi)``: the whole hours of ``[since, until)`` the rollups hold, when buckets of
+    ``step`` seconds from ``since`` are whole hours; else an empty range at ``since``."""
+    if step < HOUR or step % HOUR or since % HOUR:
+        return since, since
+    rolled = db.execute("SELECT MAX(time) FROM system_history_hourly").fetchone()[0]
+    if rolled is None:
+        return since, since
+    hi = min((until // HOUR) * HOUR, rolled + HOUR)
+    return since, max(since, hi)
+
+
 def history_buckets(path, since, until, step, users=None, cancelled=None, top=10):
     """History rows with ``since <= time < until`` folded into buckets of ``step`` seconds by
     SQLite itself (the answer is at most one row per bucket and user, however long the range),
-    read over a read-only connection of its own (any thread may call this).
+    read over a read-only connection of its own (any thread may call this). Buckets of whole
+    hours read the hourly rollups for every hour they hold (one row an hour, not sixty).
 
     Returns ``{"system": {bucket: (samples, cpu, cpu_max, memory, memory_max, load, load_max,
     network, network_max)}, "users": {name: {bucket: (cpu, cpu_max, memory, memory_max)}},
@@ -434,35 +502,32 @@ def history_buckets(path, since, until, step, users=None, cancelled=None, top=10
         query stops (its client went away, or it ran past its deadline).
     :raises StorageError: when the database cannot be read or the query was cancelled.
     """
-    bucket = "CAST((time - :since) / :step AS INTEGER)"
-    where = "time >= :since AND time < :until"
-    args = {"since": since, "until": until, "step": step}
     db = _reader(path)
     if cancelled is not None:
         db.set_progress_handler(lambda: 1 if cancelled() else 0, PROGRESS_EVERY)
     try:
+        lo, hi = _hourly_range(db, since, until, step)
+        args = {"since": since, "until": until, "step": step, "lo": lo, "hi": hi}
+        system_rows = _rows(_SYSTEM_MINUTES, _SYSTEM_HOURS, hi > lo)
+        user_rows = _rows(_USER_MINUTES, _USER_HOURS, hi > lo)
         system = {}
         intervals = {}
         for row in db.execute(
-                "SELECT %s AS b, SUM(samples), COUNT(*),"
-                " SUM(cpu * samples) / SUM(CASE WHEN cpu IS NULL THEN 0 ELSE samples END), MAX(cpu_max),"
-                " SUM(memory * samples) / SUM(samples), MAX(memory_max),"
-                " SUM(load1 * samples) / SUM(samples), MAX(load1_max),"
-                " SUM(network * samples) / SUM(CASE WHEN network IS NULL THEN 0 ELSE samples END), MAX(network_max)"
-                " FROM system_history WHERE %s GROUP BY b" % (bucket, where), args):
+                "SELECT %s AS b, SUM(samples), SUM(intervals), SUM(cpu_sum) / SUM(cpu_weight), MAX(cpu_max),"
+                " SUM(memory_sum) / SUM(samples), MAX(memory_max), SUM(load1_sum) / SUM(samples), MAX(load1_max),"
+                " SUM(network_sum) / SUM(network_weight), MAX(network_max) FROM (%s) GROUP BY b"
+                % (_BUCKET, system_rows), args):
             system[row[0]] = (row[1],) + tuple(row[3:])
             intervals[row[0]] = row[2]
-        rank = dict(db.execute("SELECT username, SUM(cpu) FROM user_history WHERE %s GROUP BY username" % where,
+        rank = dict(db.execute("SELECT username, SUM(cpu) FROM (%s) GROUP BY username" % user_rows,
                                args).fetchall())
         chosen = list(users) if users is not None else sorted(rank, key=lambda n: (-(rank[n] or 0.0), n))[:top]
         per_user = {name: {} for name in chosen if name in rank}
-        names = ",".join("?" * len(per_user))
-        timed = "CAST((time - ?) / ? AS INTEGER)"
-        params = [since, step, since, until] + list(per_user)
+        args.update(("u%d" % index, name) for index, name in enumerate(per_user))
+        names = ",".join(":u%d" % index for index in range(len(per_user)))
         for b, name, cpu, cpu_max, memory, memory_max in db.execute(
-                "SELECT %s AS b, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max) FROM user_history"
-                " WHERE time >= ? AND time < ? AND username IN (%s) GROUP BY b, username" % (timed, names),
-                params):
+                "SELECT %s AS b, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max) FROM (%s)"
+                " WHERE username IN (%s) GROUP BY b, username" % (_BUCKET, user_rows, names), args):
             count = intervals.get(b)
             if count:
                 per_user[name][b] = (None if cpu is None else cpu / count, cpu_max, (memory or 0.0) / count,
@@ -470,8 +535,8 @@ def history_buckets(path, since, until, step, users=None, cancelled=None, top=10
         others = {}
         if users is None:
             for b, cpu, memory in db.execute(
-                    "SELECT %s AS b, SUM(cpu), SUM(memory) FROM user_history WHERE time >= ? AND time < ?"
-                    " AND username NOT IN (%s) GROUP BY b" % (timed, names), params):
+                    "SELECT %s AS b, SUM(cpu), SUM(memory) FROM (%s) WHERE username NOT IN (%s) GROUP BY b"
+                    % (_BUCKET, user_rows, names), args):
                 count = intervals.get(b)
                 if count:
                     others[b] = ((cpu or 0.0) / count, (memory or 0.0) / count)

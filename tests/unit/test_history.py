@@ -336,3 +336,48 @@ def test_a_read_whose_client_went_away_stops_inside_sqlite(tmp_path):
         history.answer({"since": 29 * 86400}, NOW, gone)
     assert history.gate.cancelled == 1
     assert history.answer({"since": 29 * 86400}, NOW)["source"] == "database"  # and the next read runs
+
+
+def same(a, b):
+    """Equal but for the last bits of float sums taken in another order."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def test_hourly_rollups_answer_exactly_what_the_minute_rows_would(tmp_path):
+    """Issue 21: 29 days of 50 users took 2.6 s and 72% of a core from the minute rows."""
+    import random
+    import sqlite3
+    rng = random.Random(21)
+    path = str(tmp_path / "sysmedic.db")
+    start = 1700000000.0 - 1700000000.0 % 3600 - 7200 + 60
+    with Storage(path) as storage:
+        for i in range(6 * 60 + 17):  # six hours and a bit, rolled up as the rows arrive
+            when = start + i * 60 + rng.choice((0, 0, 0, 0.5))
+            users = [UserRow(when, name, None if rng.random() < 0.05 else rng.uniform(0, 50), rng.uniform(0, 90),
+                             rng.uniform(0, 20), rng.uniform(0, 30), rng.randint(1, 9))
+                     for name in ("ann", "bob", "cy", "dee") if rng.random() < 0.8]
+            storage.record_interval(SystemRow(when, None if rng.random() < 0.05 else rng.uniform(0, 80), 90.0,
+                                              rng.uniform(0, 60), 70.0, 5.0, rng.uniform(0, 4), 5.0,
+                                              rng.uniform(0, 1e6), 2e6, "Light Usage", rng.randint(1, 12)), users)
+    hours = sqlite3.connect(path).execute("SELECT COUNT(*) FROM system_history_hourly").fetchone()[0]
+    assert hours == 6  # every whole hour but the one still filling
+    since, until = start - 60 - 3600, start + 6 * 3600 + 3000
+    from sysmedic.storage.db import _hourly_range
+    for step, users in ((3600.0, None), (7200.0, ["bob", "cy"]), (3600.0, ["ann"])):
+        lo, hi = _hourly_range(sqlite3.connect(path), since, until, step)
+        assert hi - lo == 7 * 3600  # the hour before the rows, and six of theirs, from the rollups
+        rolled = history_buckets(path, since, until, step, users)
+        db = sqlite3.connect(path)
+        db.executescript("DELETE FROM system_history_hourly; DELETE FROM user_history_hourly;")
+        db.commit()
+        plain = history_buckets(path, since, until, step, users)
+        assert same(rolled, plain), (step, users)
+        with Storage(path) as storage:  # the next row rolls them up again
+            storage.record_interval(SystemRow(start + 9 * 3600, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                                              "Light Usage", 1), [])
