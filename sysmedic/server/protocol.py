@@ -199,6 +199,18 @@ def request_id_of(message):
     return parse(message)[2] if isinstance(message, str) else None
 
 
+def arguments(request):
+    """A request's arguments: the spec's request format carries them in ``data``
+    (``{"type", "request_id", "data": {...}}``); the top level works too, and where both name
+    one, ``data``'s is used (issue 22)."""
+    data = request.get("data")
+    if not isinstance(data, dict):
+        return request
+    merged = dict(request)
+    merged.update(data)
+    return merged
+
+
 def respond(text, state, now, gone=lambda: False):
     """The response text for one request text (always one message, never an exception);
     ``gone()`` says whether the asking client has gone away (a long read then stops)."""
@@ -212,7 +224,7 @@ def respond(text, state, now, gone=lambda: False):
         return error_message("Unknown request type: %s" % shown, now, request_id)
     response_type, build = handler
     try:
-        data = build(state, request, gone) if kind in WITH_ARGUMENTS else build(state)
+        data = build(state, arguments(request), gone) if kind in WITH_ARGUMENTS else build(state)
     except BadRequest as err:
         return error_message(str(err), now, request_id)
     return encode(response_type, data, now, request_id)

@@ -90,5 +90,6 @@ def test_the_request_answers_or_says_what_is_wrong(monkeypatch):
     assert reply["type"] == "user_processes_response" and reply["request_id"] == "r"
     assert reply["data"]["processes"] == [{"pid": 1001, "n": 3}] and reply["data"]["username"] == "ann"
     assert ask(username="bob")["data"] == {"error": "Unknown user: bob"}
+    assert ask(data={"username": "ann", "limit": 2})["data"]["processes"] == [{"pid": 1001, "n": 2}]  # the spec's form
     assert ask()["data"]["error"].startswith("username is required")
     assert ask(username="ann", limit=500)["type"] == "error"

@@ -139,3 +139,12 @@ def test_get_history_costs_ten_requests_against_the_rate_limit():
     now[0] += 0.5  # 10 tokens back: one more
     assert limiter.allow(protocol.cost_of(history)) and not limiter.allow(protocol.cost_of(history))
     assert protocol.RateLimiter(1, 1, lambda: 0.0).allow(10)  # never more than the burst
+
+
+def test_arguments_come_in_data_as_the_spec_shows_or_at_the_top_level():
+    """Issue 22, item 6: a client following the spec's request format got `username is required`."""
+    from sysmedic.server.protocol import arguments
+    assert arguments({"type": "x", "data": {"username": "ann", "limit": 3}})["username"] == "ann"
+    assert arguments({"type": "x", "username": "bob"})["username"] == "bob"
+    assert arguments({"type": "x", "username": "bob", "data": {"username": "ann"}})["username"] == "ann"
+    assert arguments({"type": "x", "username": "bob", "data": None})["username"] == "bob"
