@@ -2,11 +2,21 @@
 
 The per-process scan is the whole cost of a sample (docs/architecture.md: ~5-9 us/process this
 way versus ~37 us through ``psutil.process_iter``), so :meth:`ProcSource._scan` does the least it can:
-``os.open`` + ``os.fstat`` (the file owner is the process's effective uid) + one ``os.read`` of
-``/proc/<pid>/stat`` + a split limited to the fields it needs.
+``os.open`` + ``os.fstat`` + one ``os.read`` of ``/proc/<pid>/stat`` + a split limited to the
+fields it needs.
 
-The root is injectable so the tests run on a checked-in fake tree, and so is the owner lookup
-(``owner_of``: fd -> uid), because a git checkout cannot record file owners.
+**Whose a process is** (issue 22): its *real* uid, the one its exit record carries, so a living
+process and its record count for the same user. The owner of ``/proc/<pid>/stat`` is not it:
+the kernel shows that file as root's for zombies and for every non-dumpable task (any user can
+hide a burner behind ``prctl(PR_SET_DUMPABLE, 0)``), and it is the effective uid (a setuid
+program's is root's). So the real uid is read from ``/proc/<pid>/status`` when a process is
+first seen, and again only when the file's owner changes, or when it looks root's and its CPU
+moved (a non-dumpable task's file stays root's through a ``setuid``): a steady table reads no
+``status`` at all.
+
+The root is injectable so the tests run on a checked-in fake tree, and so are the owner lookups
+(``owner_of``: fd -> uid; ``real_uid``: (root, pid) -> uid or None), because a git checkout
+cannot record file owners.
 """
 
 import os
@@ -28,6 +38,18 @@ def _fstat_uid(fd):
     return os.fstat(fd).st_uid
 
 
+def _status_uid(root, name):
+    """The real uid in ``/proc/<pid>/status`` (its ``Uid:`` line's first field), or None."""
+    try:
+        with open("%s/%s/status" % (root, name), "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class ProcSource:
     """Reads :class:`RawSample` s from a ``/proc`` tree.
 
@@ -42,10 +64,13 @@ class ProcSource:
     """
 
     def __init__(self, proc_root="/proc", disk_path="/", owner_of=_fstat_uid,
-                 clock=time.monotonic, wall=time.time, statvfs=os.statvfs, exits=None, pss_every=60.0):
+                 clock=time.monotonic, wall=time.time, statvfs=os.statvfs, exits=None, pss_every=60.0,
+                 real_uid=_status_uid):
         self.proc_root = proc_root
         self.disk_path = disk_path
         self._owner_of = owner_of
+        self._real_uid = real_uid
+        self._owners = {}  # pid -> (start, stat file's owner, cpu, real uid) from the last scan
         self._clock = clock
         self._wall = wall
         self._statvfs = statvfs
@@ -190,10 +215,11 @@ class ProcSource:
 
         The pids in ``known`` are read first, then ``between()`` is called, then the rest."""
         root = self.proc_root
-        owner_of = self._owner_of
+        owner_of, real_uid = self._owner_of, self._real_uid
         opener, reader, closer = os.open, os.read, os.close
         flags = os.O_RDONLY
         table = {}
+        owners, seen = self._owners, {}
         first, rest = [], []
         for name in os.listdir(root):
             if name.isdigit():
@@ -216,8 +242,21 @@ class ProcSource:
             finally:
                 closer(fd)
             row = _parse_stat(uid, data)
-            if row is not None:
-                table[int(name)] = row
+            if row is None:
+                continue
+            pid = int(name)
+            known = owners.get(pid)
+            if known is not None and known[0] == row.start and known[1] == uid and (uid or known[2] == row.cpu):
+                real = known[3]
+            else:
+                real = real_uid(root, name)
+                if real is None:  # unreadable (gone, or a tree without status files)
+                    real = uid
+            seen[pid] = (row.start, uid, row.cpu, real)
+            if real != uid:
+                row = tuple.__new__(ProcRow, (real,) + tuple(row[1:]))
+            table[pid] = row
+        self._owners = seen
         return table
 
     def _settle_reaps(self, exits, processes):

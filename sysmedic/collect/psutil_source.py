@@ -42,7 +42,7 @@ class PsutilSource:
                 with proc.oneshot():
                     cpu = proc.cpu_times()
                     table[proc.pid] = ProcRow(
-                        proc.uids().effective if hasattr(proc, "uids") else 0,
+                        proc.uids().real if hasattr(proc, "uids") else 0,  # as exit records count (issue 22)
                         proc.ppid(), proc.create_time(),
                         cpu.user + cpu.system,
                         getattr(cpu, "children_user", 0.0) + getattr(cpu, "children_system", 0.0),
