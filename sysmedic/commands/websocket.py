@@ -31,8 +31,12 @@ def _apply_websocket(home, **changes):
 
 def run(args, home):
     if args["start"]:
-        port = parse_port(args["<port>"])
-        info = _apply_websocket(home, port=port, enabled=True)
+        if args["<port>"] is None:  # the configured port (8060 if none): a renewed certificate
+            port = configuration.load_websocket(home).port  # is picked up without moving (issue 22)
+            info = _apply_websocket(home, enabled=True)
+        else:
+            port = parse_port(args["<port>"])
+            info = _apply_websocket(home, port=port, enabled=True)
         if info is None:
             sys.stdout.write("WebSocket server enabled on port %d. The daemon is not running: "
                              "start it with: sysmedic daemon start\n" % port)

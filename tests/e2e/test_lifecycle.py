@@ -158,6 +158,11 @@ def test_websocket_start_stop_apply_live(make_daemon):
     assert "disabled" in status and "not listening" in status
     cli(daemon.home, "websocket", "start", str(new_port), check=True)
     assert daemon.health()["running"] is True
+    # Issue 22, item 7: without a port it keeps the configured one (it moved to 8060)
+    result = cli(daemon.home, "websocket", "start", check=True)
+    assert "listening on port %d" % new_port in result.stdout and daemon.health()["port"] == new_port
+    with open(os.path.join(daemon.home, "websocket.json")) as handle:
+        assert json.load(handle)["port"] == new_port
 
 
 def listening_on(port):
