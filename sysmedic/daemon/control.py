@@ -77,6 +77,7 @@ class ControlServer:
             if not chunk:
                 break
             data += chunk
+        request = None
         try:
             request = json.loads(data.decode("utf-8"))
             handler = self._handlers[request["command"]]
@@ -91,7 +92,11 @@ class ControlServer:
                 log.exception("control command %s failed", request["command"])
                 reply = {"ok": False, "error": "the daemon failed to %s: %s (see its log)"
                          % (request["command"], type(err).__name__)}
-        conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+        try:
+            conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):  # the CLI gave up waiting
+            log.info("control command %s: the caller left before its answer",
+                     request.get("command") if isinstance(request, dict) else "?")
 
     def stop_accepting(self):
         """Wake a thread blocked in accept (Linux: shutdown of a listening socket does that)."""

@@ -535,6 +535,38 @@ def test_a_control_handler_that_fails_still_answers_one_line(tmp_path, caplog):
     assert "control command boom failed" in caplog.text and "OverflowError" in caplog.text
 
 
+def test_a_caller_that_gives_up_is_one_log_line_not_a_traceback(tmp_path, caplog):
+    """Issue 22, item 9: a CLI that gave up on a slow answer left a BrokenPipeError traceback."""
+    import socket
+    from sysmedic.daemon import control
+    caplog.set_level(logging.INFO)
+    answered = threading.Event()
+
+    def slow(request):
+        answered.wait(5)
+        return {"big": "x" * (4 << 20)}  # more than the socket takes once its reader is gone
+    server = control.ControlServer(str(tmp_path / control.SOCKET_FILE), {"slow": slow})
+    stop = threading.Event()
+    thread = threading.Thread(target=server.run, args=(stop,))
+    thread.start()
+    try:
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(str(tmp_path / control.SOCKET_FILE))
+        client.sendall(b'{"command": "slow"}\n')
+        client.close()  # gives up
+        answered.set()
+        deadline = time.monotonic() + 5
+        while "left before its answer" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling with a deadline for the daemon's line
+    finally:
+        stop.set()
+        server.stop_accepting()
+        thread.join(5)
+        server.close()
+    assert "control command slow: the caller left before its answer" in caplog.text
+    assert "Traceback" not in caplog.text and "BrokenPipe" not in caplog.text
+
+
 def test_every_sample_feeds_the_history_row_so_a_peak_between_rows_is_kept():
     """Issue 10: a row was the one sample taken when it was due; a spike between rows vanished."""
     cpus = [10.0] * 5 + [87.6] + [10.0] * 6
