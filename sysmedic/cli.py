@@ -12,7 +12,8 @@ Usage:
   sysmedic top [--once] [--url=<url>] [--cafile=<file>]
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
-  sysmedic daemon (start | stop | status)
+  sysmedic daemon start [--no-url]
+  sysmedic daemon (stop | status)
   sysmedic daemon run [--log-file] [--show-url] [--port=<port>]
   sysmedic websocket start [<port>]
   sysmedic websocket (stop | status | new-secret)
@@ -34,6 +35,7 @@ Options:
   --user=<name>    Report on one user only.
   --log-file       Log to sysmedic.log in the home (rotated) instead of stderr.
   --show-url       Print the connection URL (it holds the secret) on stdout once serving.
+  --no-url         Do not print the connection URL (init scripts: it holds the secret).
   --port=<port>    Listen on this port instead of websocket.json's (not saved).
   -h --help        Show this screen.
   --version        Show the version.

@@ -19,7 +19,10 @@ def run(args, home):
             sys.stdout.write("SysMedic daemon is already running (pid %s).\n" % already.pid)
             return 0
         sys.stdout.write("SysMedic daemon started (pid %d).\n" % info["pid"])
-        print_connection(info)
+        if args.get("--no-url"):  # a console and a boot log are no place for the secret (issue 22)
+            sys.stdout.write("Its connection URL: sysmedic websocket status (as the daemon's user or root).\n")
+        else:
+            print_connection(info)
         return 0
     if args["stop"]:
         pid = process.stop(home)

@@ -136,6 +136,8 @@ def test_sysv_init_script_actions_and_lsb_exit_codes(world, user):
     assert started.returncode == 0, started.stderr
     assert healthy(world["port"]) and action("status").returncode == 0
     pid = daemon_pid(world["home"])
+    assert "sysmedic://" not in started.stdout and "secret=" not in started.stdout, started.stdout  # issue 22
+    assert "started (pid %d)" % pid in started.stdout
     assert proc_uid(pid) == (0 if user == "root" else 65534)
     assert action("start").returncode == 0 and daemon_pid(world["home"]) == pid  # already running
     assert action("reload").returncode == 0
