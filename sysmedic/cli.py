@@ -24,7 +24,7 @@ Options:
   --json           Print JSON for scripts instead of text.
   --unresolved     Only alerts that are still open.
   --since=<age>    Only alerts opened within <age>, e.g. 30m, 24h, 7d.
-  --limit=<n>      Show at most <n> alerts (50), or a user's processes (10).
+  --limit=<n>      Show at most <n> alerts (50), users (all), or a user's processes (10).
   --notifier=<name>  Test only this notifier: email, webhook or command.
   --once           Print one frame and exit (for scripts).
   --url=<url>      Watch a remote daemon: its sysmedic[s]://SECRET@HOST:PORT/ URL.
@@ -84,7 +84,7 @@ def main(argv=None, environ=None):
         return module.run(args, home)
     except SysMedicError as err:
         sys.stderr.write("sysmedic: %s\n" % err)
-        return STATUS_UNKNOWN if command == "daemon" and args["status"] else 1
+        return STATUS_UNKNOWN if command == "daemon" and args["status"] else getattr(err, "status", 1)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -1,12 +1,19 @@
 """The SysMedic exception hierarchy (stdlib-only leaf module).
 
 Every error a user can cause carries the one line the CLI prints for it; the CLI turns a
-``SysMedicError`` into that line on stderr and exit status 1, never a traceback.
+``SysMedicError`` into that line on stderr and its ``status`` (1; 2 for a :class:`UsageError`),
+never a traceback.
 """
 
 
 class SysMedicError(Exception):
     """Base class: ``str(err)`` is a complete one-line message for the user."""
+
+
+class UsageError(SysMedicError):
+    """A command's arguments are wrong (a bad option value): exit status 2, as for the usage
+    errors docopt finds itself."""
+    status = 2
 
 
 class ConfigError(SysMedicError):

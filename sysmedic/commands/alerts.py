@@ -7,7 +7,7 @@ import time
 from .. import formatting as fmt
 from .. import views
 from ..daemon import control, process
-from ..errors import SysMedicError
+from ..errors import SysMedicError, UsageError
 from .common import open_storage, parse_age, parse_count, print_json
 
 
@@ -55,7 +55,7 @@ def _test(args, home):
     names = [n.name for n in chosen]
     if args["--notifier"]:
         if args["--notifier"] not in names:
-            raise SysMedicError("--notifier: %r is not one of %s" % (args["--notifier"], ", ".join(names)))
+            raise UsageError("--notifier: %r is not one of %s" % (args["--notifier"], ", ".join(names)))
         chosen = [n for n in chosen if n.name == args["--notifier"]]
     enabled = [n for n in chosen if n.enabled()]
     if not enabled:
@@ -72,7 +72,7 @@ def _test(args, home):
 
 def _resolve(args, home):
     if not args["--all"] and not args["<id>"].isdigit():
-        raise SysMedicError("alert id %r is not a number" % args["<id>"])
+        raise UsageError("alert id %r is not a number" % args["<id>"])
     from ..storage import MAX_ALERT_ID
     if not args["--all"] and int(args["<id>"]) > MAX_ALERT_ID:
         raise SysMedicError("alert %s does not exist" % args["<id>"])

@@ -5,7 +5,7 @@ import os
 import sys
 
 from .. import formatting as fmt
-from ..errors import SysMedicError
+from ..errors import SysMedicError, UsageError
 from ..home import ensure_home
 
 
@@ -17,7 +17,7 @@ def parse_age(text, option):
     try:
         return fmt.parse_duration(text)
     except ValueError as err:
-        raise SysMedicError("%s: %s" % (option, err))
+        raise UsageError("%s: %s" % (option, err))
 
 
 MAX_COUNT = 1000000
@@ -26,9 +26,9 @@ MAX_COUNT = 1000000
 def parse_count(text, option):
     """A positive whole number of at most :data:`MAX_COUNT` (a limit or a top-N)."""
     if not str(text).isdigit() or int(text) < 1:
-        raise SysMedicError("%s: %r is not a positive whole number" % (option, text))
+        raise UsageError("%s: %r is not a positive whole number" % (option, text))
     if int(text) > MAX_COUNT:
-        raise SysMedicError("%s: %s is too large (at most %d)" % (option, text, MAX_COUNT))
+        raise UsageError("%s: %s is too large (at most %d)" % (option, text, MAX_COUNT))
     return int(text)
 
 
@@ -37,7 +37,7 @@ def parse_port(text, default=8060):
     if text is None:
         return default
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise SysMedicError("port %s is not a number from 1 to 65535" % text)
+        raise UsageError("port %s is not a number from 1 to 65535" % text)
     return int(text)
 
 

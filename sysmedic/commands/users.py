@@ -4,18 +4,23 @@ running daemon (the figures of its last sample)."""
 import sys
 
 from ..daemon import control, process
-from ..errors import SysMedicError
+from ..errors import SysMedicError, UsageError
 from ..processes import MAX_LIMIT
 from ..untrusted import MAX_COMMAND, pad, terminal
 from .common import parse_count, print_json
 
 
 def run(args, home):
+    limit = parse_count(args["--limit"], "--limit") if args["--limit"] is not None else None
+    if limit is not None and limit > MAX_LIMIT:
+        raise UsageError("--limit: %d is too large (at most %d)" % (limit, MAX_LIMIT))
     if process.status(home) is None:
         raise SysMedicError("the daemon is not running (start it with 'sysmedic daemon start')")
     user = args["<user>"]
     if user is None:
         data = control.call(home, "users")
+        if limit is not None:
+            data = dict(data, users=data["users"][:limit])
         if args["--json"]:
             print_json(data)
             return 0
@@ -25,10 +30,7 @@ def run(args, home):
                 pad(row["username"], 20), row["cpu_percent"] or 0.0, row["memory_percent"],
                 "-" if row.get("rss_percent") is None else "%.1f" % row["rss_percent"], row["processes"]))
         return 0
-    limit = parse_count(args["--limit"] or "10", "--limit")
-    if limit > MAX_LIMIT:
-        raise SysMedicError("--limit: %d is too large (at most %d)" % (limit, MAX_LIMIT))
-    data = control.call(home, "user-processes", username=user, limit=limit)
+    data = control.call(home, "user-processes", username=user, limit=limit or 10)
     if args["--json"]:
         print_json(data)
         return 0

@@ -206,7 +206,7 @@ def test_alerts_test_says_per_notifier_delivered_or_the_exact_error(tmp_path, re
     assert result.stdout.startswith("webhook: FAILED: POST http://127.0.0.1:%d: HTTP 500" % bad.server.server_address[1])
     assert "t0k3n" not in result.stdout and "/hook" not in result.stdout  # a webhook's path can be its secret
     result = cli(home, "alerts", "test", "--notifier=pager")
-    assert result.returncode == 1 and "is not one of email, webhook, command" in result.stderr
+    assert result.returncode == 2 and "is not one of email, webhook, command" in result.stderr
     write_config(home, {})
     result = cli(home, "alerts", "test")
     assert result.returncode == 1 and "no notifier is configured" in result.stderr

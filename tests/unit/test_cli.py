@@ -44,10 +44,14 @@ def test_version_help_and_usage_errors(capsys, env):
     (["websocket", "start", "99999"], "sysmedic: port 99999 is not a number from 1 to 65535\n"),
     (["websocket", "start", "80a"], "sysmedic: port 80a is not a number from 1 to 65535\n"),
     (["daemon", "run", "--port=0"], "sysmedic: port 0 is not a number from 1 to 65535\n"),
+    # Issue 22, item 16: a bad option value is a usage error too (exit 2), and never ignored
+    (["users", "--limit=abc"], "sysmedic: --limit: 'abc' is not a positive whole number\n"),
+    (["alerts", "test", "--notifier=bogus"], "sysmedic: --notifier: 'bogus' is not one of email, webhook, command\n"),
+    (["alerts", "--since=soon"], "sysmedic: --since: 'soon' is not a duration (use e.g. 30s, 5m, 1h30m, 7d)\n"),
 ])
 def test_usage_errors_are_one_clear_line(capsys, env, argv, message):
     code, out, err = run(capsys, env, *argv)
-    assert code in (1, 2) and out == "" and err == message
+    assert code == 2 and out == "" and err == message
 
 
 def test_websocket_status_labels_each_line_once(capsys, env):
@@ -147,12 +151,12 @@ def test_alerts_list_resolve_and_json(capsys, env, home):
     code, _, err = run(capsys, env, "alerts", "resolve", "999")
     assert code == 1 and err == "sysmedic: alert 999 does not exist\n"
     code, _, err = run(capsys, env, "alerts", "resolve", "abc")
-    assert code == 1 and "not a number" in err
+    assert code == 2 and "not a number" in err  # a usage error
     data = json.loads(run(capsys, env, "alerts", "--json", "--unresolved")[1])
     assert [item["id"] for item in data] == [b.id] and data[0]["users"] == ["db"]
     assert json.loads(run(capsys, env, "alerts", "--json", "--since=1h")[1])[0]["id"] == b.id
     code, _, err = run(capsys, env, "alerts", "--since=yesterday")
-    assert code == 1 and "--since" in err
+    assert code == 2 and "--since" in err  # a usage error
     assert run(capsys, env, "alerts", "resolve", "--all")[1] == "Resolved 1 alert.\n"
 
 
@@ -175,7 +179,7 @@ def test_reports_from_history(capsys, env, home):
     assert code == 0 and "bob" in out and "alice" not in out
     code, out, _ = run(capsys, env, "reports", "--period=1h")
     assert "2 samples" in out and "Light Usage" in out
-    assert run(capsys, env, "reports", "users", "--top=0")[0] == 1
+    assert run(capsys, env, "reports", "users", "--top=0")[0] == 2  # a usage error
 
 
 def test_bin_script_runs_from_a_checkout_without_tracebacks(env, home):
