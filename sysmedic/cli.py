@@ -3,6 +3,7 @@
 Usage:
   sysmedic [dashboard] [--json]
   sysmedic config show [--json]
+  sysmedic config get <key> [--json]
   sysmedic config set <key> <value>
   sysmedic config set-user <user> <key> <value>
   sysmedic alerts [list] [--unresolved] [--since=<age>] [--limit=<n>] [--json]
@@ -13,10 +14,12 @@ Usage:
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
   sysmedic daemon start [--no-url]
-  sysmedic daemon (stop | status)
+  sysmedic daemon stop
+  sysmedic daemon status [--json]
   sysmedic daemon run [--log-file] [--show-url] [--port=<port>]
   sysmedic websocket start [<port>]
-  sysmedic websocket (stop | status | new-secret)
+  sysmedic websocket status [--json]
+  sysmedic websocket (stop | new-secret)
   sysmedic -h | --help
   sysmedic --version
 
@@ -62,6 +65,10 @@ MODULES = {"config": "configure"}
 def main(argv=None, environ=None):
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    words = [word for word in argv if not word.startswith("-")]
+    if words and words[0] in COMMANDS and ("-h" in argv or "--help" in argv):
+        sys.stdout.write(command_help(words[0]))  # `sysmedic users --help`: that command's own
+        return 0
     if list(argv) == ["--version"]:  # init scripts and packaging ask this: answer before docopt
         sys.stdout.write("sysmedic %s\n" % __version__)  # loads (~25 ms uncached in a zipapp)
         return 0
@@ -91,6 +98,22 @@ def main(argv=None, environ=None):
         return 1
 
 
+def _forms(command):
+    usage = __doc__.split("Usage:")[1].split("Options:")[0]
+    return [line.strip() for line in usage.splitlines()
+            if line.strip().startswith("sysmedic %s" % command)
+            or (command == "dashboard" and line.strip().startswith("sysmedic [dashboard]"))]
+
+
+def command_help(command):
+    """The usage lines of ``command`` and the options they take (``sysmedic X --help``)."""
+    forms = _forms(command)
+    options = [line for line in __doc__.split("Options:")[1].split("\n\n")[0].splitlines()
+               if line.strip().startswith("-") and any(line.split()[0].split("=")[0] in form for form in forms)]
+    return "Usage:\n%s\n%s" % ("\n".join("  " + form for form in forms),
+                                ("\nOptions:\n%s\n" % "\n".join(options)) if options else "")
+
+
 def usage_error(argv):
     """One line for arguments docopt rejected: the unknown command, or how to use the one given."""
     words = [word for word in argv if not word.startswith("-")]
@@ -98,11 +121,8 @@ def usage_error(argv):
         return "unknown command %r (commands: %s; see 'sysmedic --help')" % (
             words[0], ", ".join(("dashboard",) + COMMANDS))
     command = words[0] if words else "dashboard"
-    usage = __doc__.split("Usage:")[1].split("Options:")[0]
-    forms = [line.strip() for line in usage.splitlines()
-             if line.strip().startswith("sysmedic %s" % command)
-             or (command == "dashboard" and line.strip().startswith("sysmedic [dashboard]"))]
-    return "usage: %s (see 'sysmedic --help')" % " | ".join(forms)
+    return "usage: %s (see 'sysmedic %s--help')" % (" | ".join(_forms(command)),
+                                                   command + " " if command != "dashboard" else "")
 
 
 def main_exit():

@@ -543,6 +543,22 @@ def set_option(home, key, text):
     return "%s.%s" % (section, name), value
 
 
+def get_option(config, key):
+    """``(dotted key, value as config show prints it)`` of one option of ``config``: a dotted
+    key, a unique name, or ``users.<name>.<key>``; secrets masked as there.
+
+    :raises ConfigError: for an unknown key."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "users":
+        limits = config.users.get(parts[1])
+        if limits is None or parts[2] not in {f.name for f in dataclasses.fields(UserLimits)}:
+            raise ConfigError("command line", key, "no such per-user setting")
+        return key, getattr(limits, parts[2])
+    section, name = _resolve_key(key)
+    dotted = "%s.%s" % (section, name)
+    return dotted, show(dotted, getattr(getattr(config, section), name))
+
+
 def stored_value(converter, text, value):
     """What ``config set`` writes: lists as lists, durations with their unit, the rest converted."""
     if converter is _headers:

@@ -1,4 +1,4 @@
-"""``sysmedic config show | set | set-user``.
+"""``sysmedic config show | get | set | set-user``.
 
 ``set`` and ``set-user`` validate and save ``config.json``, then apply it to a running daemon
 over the control socket, and say which of the two happened (issue 8, defect 3).
@@ -26,14 +26,34 @@ def run(args, home):
                 value = ",".join(value) or "-"
             sys.stdout.write("%-34s %-22s %s\n" % (key, value, help_text))
         return 0
+    if args["get"]:
+        key, value = configuration.get_option(configuration.load_config(home), args["<key>"])
+        if args["--json"]:
+            print_json({key: list(value) if isinstance(value, tuple) else value})
+        else:
+            sys.stdout.write("%s\n" % (",".join(value) if isinstance(value, tuple) else value))
+        return 0
     ensure_home(home)
     if args["set-user"]:
+        _known_user(args["<user>"])
         key, value = configuration.set_user_option(home, args["<user>"], args["<key>"], args["<value>"])
     else:
         key, value = configuration.set_option(home, args["<key>"], args["<value>"])
     sys.stdout.write("%s = %s (saved to %s)\n" % (key, configuration.show(key, value),
                                                  os.path.join(home, configuration.CONFIG_FILE)))
     return apply_to_daemon(home)
+
+
+def _known_user(name):
+    """A per-user threshold for a user the machine does not know would never act (issue 22)."""
+    try:
+        import pwd
+        pwd.getpwnam(name)
+    except ImportError:
+        return
+    except KeyError:
+        raise SysMedicError("no user %r on this machine (getent passwd %s finds nothing); nothing saved"
+                            % (name, name))
 
 
 def apply_to_daemon(home):

@@ -4,7 +4,7 @@ import sys
 
 from .. import formatting as fmt
 from ..daemon import process
-from .common import parse_port
+from .common import parse_port, print_json
 
 
 def run(args, home):
@@ -30,6 +30,13 @@ def run(args, home):
                          else "SysMedic daemon is not running.\n")
         return 0
     info = process.status(home)
+    if args.get("--json"):  # for scripts; the secret stays out of it (websocket status has the URL)
+        shown = {"running": info is not None}
+        if info is not None:
+            shown.update((key, info.get(key)) for key in ("pid", "version", "uptime_seconds", "home", "listening",
+                                                         "bind", "port", "tls", "clients", "problems", "threads"))
+        print_json(shown)
+        return 0 if info is not None else 3
     if info is None:
         sys.stdout.write("SysMedic daemon: stopped\n")
         return 3

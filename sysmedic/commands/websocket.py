@@ -7,7 +7,7 @@ from .. import config as configuration
 from ..daemon import control, process
 from ..errors import SysMedicError
 from ..home import ensure_home
-from .common import parse_port
+from .common import parse_port, print_json
 from .daemon import print_connection
 
 
@@ -58,6 +58,16 @@ def run(args, home):
         return 0
     settings = configuration.load_websocket(home)
     info = process.status(home)
+    if args.get("--json"):  # the items of the text below, for scripts (the URL holds the secret, as there)
+        listening = bool(info and info["listening"])
+        print_json({"daemon": "running" if info else "stopped", "pid": info["pid"] if info else None,
+                    "enabled": settings.enabled, "port": info["port"] if listening else settings.port,
+                    "listening": listening, "bind": info["bind"] if listening else None,
+                    "tls": bool(listening and info.get("tls")), "clients": info["clients"] if info else 0,
+                    "url": info["url"] if listening else None, "ws_url": info["ws_url"] if listening else None,
+                    "note": info.get("host_note") if listening else None,
+                    "problems": info.get("problems", []) if info else []})
+        return 0
     lines = ["Daemon:         %s" % ("running (pid %d)" % info["pid"] if info else "stopped"),
              "Configuration:  %s" % ("enabled, port %d" % settings.port if settings.enabled else "disabled")]
     if info and info["listening"]:

@@ -329,3 +329,16 @@ def test_signal_bursts_never_deadlock(make_daemon):
         daemon.proc.send_signal(signal.SIGTERM)
         daemon.proc.send_signal(signal.SIGINT)
     assert daemon.proc.wait(5) == 0 and time.monotonic() - started < 5
+
+
+def test_status_as_json_for_scripts(make_daemon):
+    """Issue 22, item 16: no --json for daemon status and websocket status."""
+    daemon = make_daemon()
+    result = cli(daemon.home, "daemon", "status", "--json", check=True)
+    shown = json.loads(result.stdout)
+    assert shown["running"] is True and shown["port"] == daemon.port and shown["listening"] is True
+    assert daemon.secret not in result.stdout  # the secret is only in websocket status, as in its text
+    shown = json.loads(cli(daemon.home, "websocket", "status", "--json", check=True).stdout)
+    assert shown["daemon"] == "running" and shown["listening"] and shown["clients"] == 0
+    assert shown["url"] == "sysmedic://%s@%s:%d/" % (daemon.secret, shown["url"].split("@")[1].split(":")[0],
+                                                     daemon.port)

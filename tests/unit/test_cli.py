@@ -193,3 +193,32 @@ def test_bin_script_runs_from_a_checkout_without_tracebacks(env, home):
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("monitoring.cpu_threshold: 500 is out of range 1-100")
+
+
+def test_each_command_has_its_own_help_and_config_get(capsys, env):
+    """Issue 22, item 16: every `sysmedic X --help` printed the global text; no `config get`."""
+    code, out, _ = run(capsys, env, "users", "--help")
+    assert code == 0 and out.startswith("Usage:\n  sysmedic users [<user>]") and "--limit=<n>" in out
+    assert "sysmedic alerts" not in out and "--cafile" not in out
+    code, out, _ = run(capsys, env, "config", "set", "cpu_threshold", "70")
+    assert code == 0
+    assert run(capsys, env, "config", "get", "cpu_threshold")[:2] == (0, "70\n")
+    code, out, _ = run(capsys, env, "config", "get", "monitoring.persistent_time", "--json")
+    assert code == 0 and json.loads(out) == {"monitoring.persistent_time": "60m"}
+    code, _, err = run(capsys, env, "config", "get", "nosuchkey")
+    assert code == 1 and err.count("\n") == 1 and "nosuchkey" in err
+
+
+def test_set_user_refuses_a_user_the_machine_does_not_know(capsys, env):
+    code, out, err = run(capsys, env, "config", "set-user", "nosuchuser-42", "cpu_threshold", "50")
+    assert code == 1 and out == "" and err == ("sysmedic: no user 'nosuchuser-42' on this machine (getent passwd "
+                                               "nosuchuser-42 finds nothing); nothing saved\n")
+    assert run(capsys, env, "config", "set-user", "root", "cpu_threshold", "50")[0] == 0
+
+
+def test_status_commands_speak_json_without_a_daemon(capsys, env):
+    code, out, _ = run(capsys, env, "daemon", "status", "--json")
+    assert code == 3 and json.loads(out) == {"running": False}
+    code, out, _ = run(capsys, env, "websocket", "status", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["daemon"] == "stopped" and shown["port"] == 8060 and shown["url"] is None
