@@ -58,6 +58,16 @@ def render(snapshot, assessment, config, users, alert_counts, os_name, source, h
     return "\n".join(lines) + "\n"
 
 
+def numbers(snapshot):
+    """The figures ``get_system_info`` gives as text (``"0.85, 0.92, 1.15"``, ``"2.34 MB/s"``,
+    ``"2d 4h"``, the spec's forms), as numbers for scripts (issue 22): beside them, not instead."""
+    system = snapshot.system
+    rate = system.network_rate
+    return {"load_avg_values": [round(value, 2) for value in system.load_avg],
+            "network_bytes_per_second": None if rate is None else round(rate),
+            "uptime_seconds": round(system.uptime)}
+
+
 def as_json(snapshot, assessment, users, alert_counts, os_name, source):
     """The dashboard as a JSON-ready dict."""
     return {
@@ -65,7 +75,7 @@ def as_json(snapshot, assessment, users, alert_counts, os_name, source):
         "system": os_name,
         "status": assessment.status,
         "source": source,
-        "metrics": system_info(snapshot),
+        "metrics": dict(system_info(snapshot), **numbers(snapshot)),
         "users": user_metrics(users),
         "persistent_users": [p.to_json() for p in assessment.persistent],
         "primary_cause": assessment.primary_cause,

@@ -68,6 +68,12 @@ def test_dashboard_json_samples_this_machine(capsys, env):
     assert 0 <= data["metrics"]["cpu_usage"] <= 100  # a real second sample, never None
     assert any(u["username"] == "root" or u["processes"] > 0 for u in data["users"])
     assert data["unresolved_alerts"] == 0
+    metrics = data["metrics"]  # issue 22: numbers for scripts beside the spec's text forms
+    with open("/proc/loadavg") as handle:
+        now = [float(v) for v in handle.read().split()[:3]]
+    assert len(metrics["load_avg_values"]) == 3 and all(isinstance(v, float) for v in metrics["load_avg_values"])
+    assert abs(metrics["load_avg_values"][2] - now[2]) < 1.0 and isinstance(metrics["load_avg"], str)
+    assert isinstance(metrics["network_bytes_per_second"], int) and isinstance(metrics["uptime_seconds"], int)
 
 
 def test_dashboard_text_marks_persistent_users_and_counts_alerts(capsys, env, home):
