@@ -1,7 +1,7 @@
 """The daemon's composition root: builds every object once, starts the named threads, waits.
 
 Threads (docs/architecture.md): ``sampler``, ``broadcaster``, ``storage-writer``, one
-``notify:<name>`` per notifier, ``control``, ``http:<port>`` (the threading server's serve_forever;
+``notify:<name>`` per enabled notifier, ``control``, ``http:<port>`` (the threading server's serve_forever;
 one more thread per request). Each runs through :class:`~sysmedic.daemon.threads.Threads`,
 so a thread that dies is logged and reported. The main thread waits for signals on a wakeup
 pipe and sets the stop Event; the Python-level signal handlers do nothing at all, so a burst
@@ -189,7 +189,8 @@ class Daemon:
                              home_problem=lambda: self.home_problem)
         self.controls = ControlCommands(self.settings, self.listeners, self.secret, self.registry, self.shared,
                                         self.writer, self.health, self.threads, stop=self._request_stop,
-                                        reload=lambda: self._poke(signal.SIGHUP), started=self.started)
+                                        reload=lambda: self._poke(signal.SIGHUP), started=self.started,
+                                        applied=self._start_notifiers)
         self.threads.start("storage-writer", self.writer.run)
         self.sampler.prime(self.stop)
         # The control socket exists before the listener answers /health, so whoever sees the
@@ -219,11 +220,19 @@ class Daemon:
         """Where alerts go (see :mod:`sysmedic.notify`)."""
         return notifiers(lambda: self.settings.config, self.settings.hostname)
 
+    def _start_notifiers(self):
+        """A thread for each enabled notifier not running yet (issue 22: a disabled one ran a
+        thread too); again after each reload, so one enabled later starts then."""
+        running = self.threads.states()
+        for notifier in self.notifiers:
+            name = "notify:%s" % notifier.name
+            if name not in running and notifier.enabled():
+                self.threads.start(name, notifier.run)
+
     def _serve(self, bound):
         self.threads.start("sampler", self.sampler.run)
         self.threads.start("broadcaster", self.broadcaster.run)
-        for notifier in self.notifiers:
-            self.threads.start("notify:%s" % notifier.name, notifier.run)
+        self._start_notifiers()
         if bound is not None:
             self.listeners.apply(bound.settings, bound=bound)
         # Only now: whoever the control socket answers (`daemon start` waits for it) must find
@@ -317,6 +326,7 @@ class Daemon:
             self.settings.reload_config()
             self.settings.forget_hosts()
             self.listeners.apply(self.settings.websocket())
+            self._start_notifiers()
             log.info("configuration reloaded")
         except SysMedicError as err:
             log.error("reload failed, keeping the running configuration: %s", err)

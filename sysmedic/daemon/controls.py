@@ -37,8 +37,9 @@ class ControlCommands:
     """
 
     def __init__(self, settings, listeners, secret, registry, shared, writer, health, threads,
-                 stop, reload, started, clock=time.time):
+                 stop, reload, started, clock=time.time, applied=lambda: None):
         self._settings = settings
+        self._applied = applied
         self._listeners = listeners
         self._secret = secret
         self._registry = registry
@@ -87,6 +88,7 @@ class ControlCommands:
     def config_apply(self, request):
         """``config set``: re-read config.json now; a bad file is an error and changes nothing."""
         self._settings.reload_config()
+        self._applied()
         log.info("config.json applied")
         return self.status()
 

@@ -342,3 +342,13 @@ def test_status_as_json_for_scripts(make_daemon):
     assert shown["daemon"] == "running" and shown["listening"] and shown["clients"] == 0
     assert shown["url"] == "sysmedic://%s@%s:%d/" % (daemon.secret, shown["url"].split("@")[1].split(":")[0],
                                                      daemon.port)
+
+
+def test_a_notifier_runs_a_thread_only_once_it_is_enabled(make_daemon):
+    """Issue 22, item 19: `notify:email running` with email.enabled false."""
+    daemon = make_daemon()
+    assert not [name for name in daemon.health()["threads"] if name.startswith("notify:")]
+    cli(daemon.home, "config", "set", "webhook.url", "http://127.0.0.1:9/hook", check=True)
+    cli(daemon.home, "config", "set", "webhook.enabled", "true", check=True)
+    threads = daemon.health()["threads"]
+    assert threads.get("notify:webhook") == "running" and "notify:email" not in threads
