@@ -61,11 +61,15 @@ def basic_auth(url):
 
 class _Deadline:
     """A connected socket whose every read and write waits at most until ``deadline``
-    (monotonic seconds) in all: what ``http.client`` reads through ``makefile``."""
+    (monotonic seconds) in all: what ``http.client`` reads through ``makefile``. As with a
+    socket's own ``makefile``, closing it while a reader is open (``http.client`` does, for an
+    answer that ends the connection) closes the socket only once the reader is closed too."""
 
     def __init__(self, sock, deadline):
         self._sock = sock
         self._deadline = deadline
+        self._readers = 0
+        self._closing = False
 
     def _left(self):
         left = self._deadline - time.monotonic()
@@ -82,14 +86,26 @@ class _Deadline:
         return self._sock.recv_into(buffer, size)
 
     def makefile(self, mode="rb", buffering=None):
+        self._readers += 1
         return io.BufferedReader(_Reader(self))
 
-    def __getattr__(self, name):  # close, setsockopt, ...: the socket's own
+    def reader_closed(self):
+        self._readers -= 1
+        if self._closing and not self._readers:
+            self._sock.close()
+
+    def close(self):
+        self._closing = True
+        if not self._readers:
+            self._sock.close()
+
+    def __getattr__(self, name):  # setsockopt, ...: the socket's own
         return getattr(self._sock, name)
 
 
 class _Reader(io.RawIOBase):
     def __init__(self, sock):
+        super().__init__()
         self._sock = sock
 
     def readable(self):
@@ -97,6 +113,11 @@ class _Reader(io.RawIOBase):
 
     def readinto(self, buffer):
         return self._sock.recv_into(buffer)
+
+    def close(self):
+        if not self.closed:
+            super().close()
+            self._sock.reader_closed()
 
 
 def post(settings, data):
@@ -125,6 +146,7 @@ def post(settings, data):
         connection.request("POST", target, body=body, headers=headers)
         response = connection.getresponse()
         answer = response.read(MAX_BODY_SHOWN)
+        response.close()
     except (OSError, http.client.HTTPException) as err:
         reason = "no whole answer within %gs" % settings.timeout if isinstance(err, socket.timeout) else \
             (err or type(err).__name__)

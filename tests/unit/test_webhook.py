@@ -76,6 +76,11 @@ def ok(conn, stop):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
+def closing(conn, stop):
+    """An HTTP/1.0 answer that ends the connection (http.server's default), status 500 once."""
+    conn.sendall(b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 2\r\n\r\nno")
+
+
 def test_a_dripping_receiver_is_cut_off_at_the_timeout(receivers):
     """Before: the timeout was per socket read, and one POST was held over 5 minutes."""
     receiver = receivers(drip)
@@ -84,6 +89,15 @@ def test_a_dripping_receiver_is_cut_off_at_the_timeout(receivers):
         post(settings("http://127.0.0.1:%d/services/T0/B0/SECRET" % receiver.port), {"text": "x"})
     assert time.monotonic() - started < 2.5
     assert len(receiver.requests) == 1
+
+
+def test_an_answer_that_closes_the_connection_is_read_whole(receivers):
+    """The deadline's reader must keep the socket open until the answer is read (http.client
+    closes the connection of an HTTP/1.0 answer before reading its body: Bad file descriptor)."""
+    receiver = receivers(closing)
+    with pytest.raises(NotifyError) as err:
+        post(settings("http://127.0.0.1:%d/hook" % receiver.port), {"text": "x"})
+    assert str(err.value) == "POST http://127.0.0.1:%d: HTTP 500 Internal Server Error: no" % receiver.port
 
 
 def test_userinfo_is_sent_as_basic_auth_and_never_shown(receivers):
