@@ -154,7 +154,9 @@ function main() {
       else if (name === 'help') console.log(`Commands: ${Object.keys(COMMANDS).join(', ')}, help, quit`);
       else if (name) console.log(`unknown command ${JSON.stringify(name)} (type help)`);
     });
-    rl.on('close', () => process.exit(0));
+    // End of input ends an interactive session (Ctrl-D); without a terminal (</dev/null, a
+    // service) the client goes on streaming until a signal, as the Python client does.
+    rl.on('close', () => { if (process.stdin.isTTY) process.exit(0); });
   }
   process.on('SIGINT', () => { console.error('\nbye'); process.exit(130); });
   connect();

@@ -93,3 +93,15 @@ def choose(public_host, fqdn, bind_host, resolve=resolve, addresses=interface_ad
                                    "to the name clients should use." % (why, mine[0]))
     return PublicHost(fqdn, "%s and this machine has no other address: set public_host in websocket.json "
                             "to a name remote clients can reach." % why)
+
+
+def machine_name(public_host, fqdn, nodename=socket.gethostname):
+    """What alerts, e-mails and webhooks call this machine (issue 22: every one said
+    ``localhost``): ``public_host`` when the operator set one, else the FQDN, unless it is a
+    ``localhost`` name (``/etc/hosts`` often maps the host name so), then the kernel's own
+    host name (``uname -n``)."""
+    if public_host:
+        return public_host
+    if fqdn and fqdn.split(".")[0] != "localhost":
+        return fqdn
+    return nodename() or fqdn or "localhost"

@@ -8,8 +8,8 @@ speaks the WebSocket protocol to a ``sysmedic[s]://`` or ``ws[s]://`` URL.
 
 :func:`render` turns a frame into lines of at most ``width`` characters (tested without a
 terminal; ``--once`` prints it); :func:`run` draws it with curses, reads keys (``c`` ``m`` ``p``
-sort, arrows move, Enter shows the user's processes, Esc or Left goes back, ``q`` quits) and
-redraws on resize.
+sort, arrows move, Enter shows the user's processes, Esc or Left goes back, ``h``/``?``/F1
+help, ``q`` quits) and redraws on resize. The selection follows its user (:func:`follow`).
 """
 
 import json
@@ -51,8 +51,11 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
     blocks = ASCII_BLOCKS if ascii_only else BLOCKS
     system = frame["system"]
     load = system.get("load_avg") or []
-    title = "SysMedic top - %s - %s - every %gs" % (frame.get("name") or "?", frame["status"], frame.get("interval") or 0)
     clock = time.strftime("%H:%M:%S", time.localtime(frame["time"])) if frame.get("time") else ""
+    # The machine's name gives way first: the status, the interval and the clock always show.
+    rest = " - %s - every %gs" % (frame["status"], frame.get("interval") or 0)
+    room = max(1, width - len("SysMedic top - ") - len(rest) - len(clock) - 1)
+    title = "SysMedic top - %s%s" % (terminal(frame.get("name") or "?", room), rest)
     lines = [_fit(title + " " * max(1, width - len(title) - len(clock)) + clock, width)]
     graph = max(0, width - 26)
     for label, key, figure in (("CPU", "cpu", system.get("cpu_usage")), ("MEM", "memory", system.get("memory_usage"))):
@@ -75,7 +78,7 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
         return lines
     users = sort_users(frame["users"], sort)
     marks = {key: ("*" if key == sort else " ") for key in SORTS}
-    lines.append(_fit("Users (%d), sorted by %s - c/m/p: sort, Enter: processes, q: quit"
+    lines.append(_fit("Users (%d), sorted by %s - c/m/p: sort, Enter: processes, h: help, q: quit"
                       % (len(users), SORTS[sort][1]), width))
     lines.append(_fit("  %-20s %6s%s %6s%s %6s%s" % ("USER", "CPU%", marks["c"], "MEM%", marks["m"], "PROCS",
                                                      marks["p"]), width))
@@ -85,6 +88,24 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
         lines.append(_fit("%s %s %6.1f  %6.1f  %6d" % (pointer, pad(row["username"], 20), row.get("cpu_percent") or 0.0,
                                                         row.get("memory_percent") or 0.0, row["processes"]), width))
     return lines
+
+
+HELP = ("SysMedic top - keys",
+        "",
+        "  c  m  p       sort users by CPU, memory, processes",
+        "  Up  Down      move the selection (it follows its user when the order changes)",
+        "  Enter         that user's processes (refreshed with every update)",
+        "  Esc  Left     back to the users",
+        "  h  ?  F1      this help (any key closes it)",
+        "  q             quit",
+        "",
+        "CPU% and MEM% are shares of the whole machine; a user's CPU counts processes",
+        "that ended within the interval too.")
+
+
+def render_help(width=80, height=24):
+    """The help screen's lines."""
+    return [_fit(line, max(width, 20)) for line in HELP[:max(1, height)]]
 
 
 def _fit(text, width):
@@ -232,11 +253,22 @@ def _follow_size(screen):
         curses.resizeterm(size.lines, size.columns)
 
 
+def follow(users, chosen, selected):
+    """The row to select in ``users`` (sorted): ``chosen``'s (the user the arrows put the
+    selection on) when still listed, so a re-sort or a new frame never moves it to someone
+    else (issue 22: Enter opened another user); else ``selected`` kept in range (0, the top
+    row, until a user is chosen)."""
+    for index, row in enumerate(users):
+        if row["username"] == chosen:
+            return index
+    return max(0, min(selected, len(users) - 1))
+
+
 def _loop(screen, feed, ascii_only):
     import curses
     curses.curs_set(0)
     screen.keypad(True)
-    sort, selected, user, processes = "c", 0, None, None
+    sort, selected, chosen, user, processes, helping = "c", 0, None, None, None, False
     frame, due = None, 0.0
     while True:
         _follow_size(screen)
@@ -247,8 +279,9 @@ def _loop(screen, feed, ascii_only):
                 processes = feed.processes(user)
             due = time.monotonic() + max(1.0, frame.get("interval") or 5.0)
         users = sort_users(frame["users"], sort)
-        selected = max(0, min(selected, len(users) - 1))
-        lines = render(frame, width - 1, height, sort, selected, processes, user, ascii_only)
+        selected = follow(users, chosen, selected)  # chosen None: the top row, until one is chosen
+        lines = (render_help(width - 1, height) if helping
+                 else render(frame, width - 1, height, sort, selected, processes, user, ascii_only))
         screen.erase()
         for row, line in enumerate(lines[:height]):
             try:
@@ -260,15 +293,20 @@ def _loop(screen, feed, ascii_only):
         key = screen.getch()
         if key in (ord("q"), ord("Q")):
             return 0
-        if key == curses.KEY_RESIZE:
+        if key == curses.KEY_RESIZE or key == -1:
+            continue
+        if helping:
+            helping = False
+            continue
+        if key in (ord("h"), ord("?"), curses.KEY_F1):
+            helping = True
             continue
         if processes is None:
             if key in (ord("c"), ord("m"), ord("p")):
-                sort, selected = chr(key), 0
-            elif key == curses.KEY_DOWN:
-                selected += 1
-            elif key == curses.KEY_UP:
-                selected = max(0, selected - 1)
+                sort = chr(key)  # the selection stays on its user
+            elif key in (curses.KEY_DOWN, curses.KEY_UP) and users:
+                selected = max(0, min(selected + (1 if key == curses.KEY_DOWN else -1), len(users) - 1))
+                chosen = users[selected]["username"]
             elif key in (curses.KEY_ENTER, 10, 13) and users:
                 user = users[selected]["username"]
                 processes, due = feed.processes(user), due

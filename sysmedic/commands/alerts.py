@@ -49,8 +49,10 @@ def _test(args, home):
     from .. import config as configuration
     from ..notify import notifiers
     from ..notify.base import test_alert
+    from ..hostaddr import machine_name
     config = configuration.load_config(home)
-    hostname = socket.getfqdn()
+    saved = configuration.load_websocket_or_none(home)
+    hostname = machine_name(saved.public_host if saved else "", socket.getfqdn())
     chosen = [n for n in notifiers(lambda: config, hostname)]
     names = [n.name for n in chosen]
     if args["--notifier"]:

@@ -218,7 +218,7 @@ class Daemon:
 
     def _notifiers(self):
         """Where alerts go (see :mod:`sysmedic.notify`)."""
-        return notifiers(lambda: self.settings.config, self.settings.hostname)
+        return notifiers(lambda: self.settings.config, self.settings.machine_name)
 
     def _start_notifiers(self):
         """A thread for each enabled notifier not running yet (issue 22: a disabled one ran a
@@ -351,7 +351,18 @@ class Daemon:
 
     def _load_tls(self, settings):
         """The SSLContext for ``settings``' certificate and key (paths relative to the home),
-        or None without TLS. :raises TLSError: one line naming the file."""
+        or None without TLS, once every file ``settings`` name is usable: a reload or a start
+        that names a bad one says so and changes nothing (issue 22: a bad metrics token file
+        said "configuration reloaded", then every scrape answered 500).
+
+        :raises SysMedicError: one line naming the file."""
+        if settings.metrics and settings.metrics_token_file:
+            from ..server.http import read_token
+            try:
+                read_token(settings.metrics_token_file)
+            except OSError as err:
+                raise SysMedicError("metrics_token_file %s" % (err.strerror and "%s: %s" % (
+                    settings.metrics_token_file, err.strerror) or err))
         if not settings.tls:
             return None
         from ..server.tls import load_context

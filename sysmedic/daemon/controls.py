@@ -146,4 +146,4 @@ class ControlCommands:
         return {"json": as_json(state.snapshot, state.assessment, list(state.users), counts, state.system_name,
                                 "daemon"),
                 "text": render(state.snapshot, state.assessment, state.config, list(state.users), counts,
-                               state.system_name, "daemon", self._settings.hostname)}
+                               state.system_name, "daemon", self._settings.machine_name())}

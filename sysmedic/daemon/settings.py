@@ -84,6 +84,10 @@ class Settings:
         settings = configuration.load_websocket(self.home)
         if self._port is not None:
             settings = dataclasses.replace(settings, port=self._port)
+        if settings.metrics_token_file and not os.path.isabs(settings.metrics_token_file):
+            # relative to the home, as the TLS files are (issue 22: it was the daemon's cwd)
+            settings = dataclasses.replace(settings, metrics_token_file=os.path.join(self.home,
+                                                                                     settings.metrics_token_file))
         return fit_fd_limit(settings, self._fds_in_use)
 
     def saved_websocket(self):
@@ -96,6 +100,12 @@ class Settings:
     def forget_hosts(self):
         """Choose URL hosts afresh (after a reload: addresses and public_host may have changed)."""
         self._hosts.clear()
+
+    def machine_name(self):
+        """This machine's name in alerts and notices (:func:`sysmedic.hostaddr.machine_name`),
+        as the websocket.json saved now says (a reload can set ``public_host``)."""
+        saved = self.saved_websocket()
+        return hostaddr.machine_name(saved.public_host if saved else "", self.hostname)
 
     def public_host(self, websocket):
         """The :class:`~sysmedic.hostaddr.PublicHost` for connection URLs of ``websocket``'s listener."""

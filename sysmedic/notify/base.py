@@ -95,7 +95,7 @@ class Notifier:
     def __init__(self, name, settings, hostname=None, limit=100):
         self.name = name
         self._settings = settings
-        self._hostname = hostname or socket.getfqdn()
+        self._hostname = hostname or socket.getfqdn()  # the name, or a callable giving it now
         self._queue = Mailbox(limit, drop_oldest, on_drop=self._dropped)
         self._stop = None
         self.sent = 0
@@ -123,7 +123,7 @@ class Notifier:
     def submit(self, alert, event="open"):
         """Queue a notice of ``event`` about ``alert`` if this notifier wants it; never blocks."""
         if self.wants(alert, event):
-            self._queue.put(Notice(event, alert, self._hostname))
+            self._queue.put(Notice(event, alert, self.host()))
 
     def run(self, stop):
         """Deliver queued notices until :meth:`close`, then return once the queue is drained.
@@ -180,10 +180,14 @@ class Notifier:
         time.sleep(seconds)  # a test delivery from the CLI: nothing else to wait for
         return False
 
+    def host(self):
+        """The machine's name in notices now."""
+        return self._hostname() if callable(self._hostname) else self._hostname
+
     def test(self, alert):
         """Deliver a test notice of ``alert`` now, once: ``None`` when delivered, else the error."""
         try:
-            self.deliver(self._settings(), Notice("test", alert, self._hostname))
+            self.deliver(self._settings(), Notice("test", alert, self.host()))
         except NotifyError as err:
             return str(err)
         return None

@@ -110,7 +110,7 @@ class BadRequest(ValueError):
 
 
 def user_processes_data(state, request, gone=None):
-    """``get_user_processes`` (an extension, docs/protocol-extensions.md): a user's top
+    """``get_user_processes`` (an extension, docs/protocol-decisions.md 15): a user's top
     processes by CPU, at most ``limit`` (default 10, at most 50)."""
     username = request.get("username")
     if not isinstance(username, str) or not username:

@@ -195,11 +195,13 @@ def test_alerts_test_says_per_notifier_delivered_or_the_exact_error(tmp_path, re
     home = str(tmp_path / "home")
     good, bad = receiver(), receiver(fail=100)
     argv, out = command_script(tmp_path)
-    write_config(home, {"webhook": {"enabled": True, "url": good.url}, "command": {"enabled": True, "argv": argv}})
+    write_config(home, {"webhook": {"enabled": True, "url": good.url}, "command": {"enabled": True, "argv": argv}},
+                 {"public_host": "web1.example.org"})
     result = cli(home, "alerts", "test")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["webhook: delivered", "command: delivered"]
     assert good.events() == [("test", None)] and runs(out) == [("test", "")]
+    assert good.posts[0][1]["host"] == "web1.example.org"  # issue 22: the operator's name, not localhost
     write_config(home, {"webhook": {"enabled": True, "url": bad.url, "retries": 5}})
     result = cli(home, "alerts", "test", "--notifier=webhook")
     assert result.returncode == 1 and bad.attempts == 1  # a test is one attempt, no retries

@@ -147,3 +147,26 @@ def test_node_example_interactive_and_rotation(daemon):
     finally:
         killer.cancel()
         proc.kill()
+
+
+@needs_node
+def test_node_example_without_input_streams_until_a_signal(daemon):
+    """Issue 22, item 15: `node websocket_client.js URL </dev/null` exited at once without
+    connecting (the Python client streams in the same case)."""
+    proc = subprocess.Popen(["node", os.path.join(ROOT, "examples", "websocket_client.js"), sysmedic_url(daemon)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, NODE_PATH=NODE_MODULES))
+    killer = threading.Timer(60, proc.kill)
+    killer.start()
+    try:
+        updates = 0
+        for line in proc.stdout:
+            updates += "| MEM " in line
+            if updates >= 3:
+                break
+        assert updates >= 3 and proc.poll() is None
+        proc.terminate()
+        proc.wait(10)
+    finally:
+        killer.cancel()
+        proc.kill()

@@ -74,6 +74,31 @@ def test_a_token_file_is_required_when_configured_and_must_be_private(make_daemo
     assert "others may read it" in daemon.log() and "t0ken-value" not in daemon.log()
 
 
+def test_a_relative_token_file_is_the_homes_and_a_reload_checks_it(make_daemon):
+    """Issue 22, item 8: a relative metrics_token_file was the daemon's cwd's; the reload said
+    `configuration reloaded` and every scrape then answered 500."""
+    import json
+    import signal
+    daemon = make_daemon(start=False, websocket={"metrics": True, "metrics_token_file": "metrics.token"})
+    token_file = os.path.join(daemon.home, "metrics.token")
+    with open(token_file, "w") as handle:
+        handle.write("t0ken-value\n")
+    os.chmod(token_file, 0o600)
+    daemon.start()
+    wait_for(lambda: scrape(daemon, "t0ken-value")[0] == 200, 20, interval=0.2, what="a sample")
+    path = os.path.join(daemon.home, "websocket.json")
+    with open(path) as handle:
+        saved = json.load(handle)
+    saved["metrics_token_file"] = "absent.token"
+    with open(path, "w") as handle:
+        json.dump(saved, handle)
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload failed, keeping the running configuration: metrics_token_file" in daemon.log(), 10,
+             what="the failed reload's line")
+    assert "absent.token: No such file or directory" in daemon.log()
+    assert scrape(daemon, "t0ken-value")[0] == 200  # the running settings stayed
+
+
 def test_a_public_listener_without_a_token_refuses_unless_told(make_daemon):
     daemon = make_daemon(websocket={"metrics": True, "host": "0.0.0.0"})
     assert scrape(daemon)[0] == 403

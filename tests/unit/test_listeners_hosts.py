@@ -110,3 +110,12 @@ def test_interface_addresses_match_what_ip_reports():
     found = hostaddr.interface_addresses()
     assert sorted(found) == sorted(expected)
     assert found == [a for a in found if ":" not in a] + [a for a in found if ":" in a]  # IPv4 first
+
+
+def test_the_machines_name_in_notices_is_never_a_localhost_alias():
+    """Issue 22, item 11: every alert, e-mail and webhook named the machine `localhost`."""
+    from sysmedic.hostaddr import machine_name
+    assert machine_name("web1.example.org", "localhost", lambda: "vm") == "web1.example.org"
+    assert machine_name("", "build3.lab.example", lambda: "build3") == "build3.lab.example"
+    assert machine_name("", "localhost", lambda: "vm") == "vm"
+    assert machine_name("", "localhost.localdomain", lambda: "") == "localhost.localdomain"

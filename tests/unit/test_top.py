@@ -47,3 +47,21 @@ def test_urls(url, endpoint):
 def test_a_bad_url_is_one_line():
     with pytest.raises(SysMedicError, match="--url: use sysmedic"):
         websocket_url("http://host/")
+
+
+def test_the_selection_follows_its_user_and_help_lists_the_keys():
+    """Issue 22, item 14: the selection was a row number, so after a re-sort Enter opened another user."""
+    from sysmedic.top import HELP, follow, render, render_help, sort_users
+    users = [{"username": "ann", "cpu_percent": 50.0, "memory_percent": 1.0, "processes": 1},
+             {"username": "bob", "cpu_percent": 10.0, "memory_percent": 9.0, "processes": 3}]
+    by_cpu, by_memory = sort_users(users, "c"), sort_users(users, "m")
+    assert follow(by_cpu, "bob", 0) == 1 and follow(by_memory, "bob", 1) == 0
+    assert follow(by_memory, None, 0) == 0 and follow(by_memory, "gone", 5) == 1
+    lines = render_help(80, 24)
+    assert lines[0] == HELP[0] and any("h  ?  F1" in line for line in lines) and all(len(l) <= 80 for l in lines)
+    frame = {"name": "Debian GNU/Linux 12 (bookworm) with a long name for this host", "status": "Heavy Load",
+             "system": {"cpu_usage": 1.0, "memory_usage": 2.0}, "users": users, "time": 1700000000.0,
+             "spark": {}, "interval": 5}
+    header = render(frame, 79)[0]
+    assert len(header) == 79 and "Heavy Load - every 5s" in header and header.endswith(header.split()[-1])
+    assert header.split()[-1].count(":") == 2  # the clock is whole at the right edge
