@@ -91,12 +91,13 @@ def flood(port, secret, clients):
             message = json.loads(ws.recv())
             if message.get("request_id") == "f":
                 break
-        times.append(time.monotonic() - started)
         if message["type"] == "error":
             if "busy" in message["data"]["error"]:
                 refused[0] += 1
             else:
                 errors.append(message["data"]["error"])
+        else:
+            times.append(time.monotonic() - started)
     threads = [threading.Thread(target=ask, args=(ws,)) for ws in sockets]
     for thread in threads:
         thread.start()
@@ -126,9 +127,10 @@ def run(checkout, label, template):
                 for ws in sockets:
                     ws.close()
                 time.sleep(5)
-                print("%-7s %3d clients: round trip median %6.2f s, worst %6.2f s; refused %2d%s; daemon CPU %6.1f s"
-                      " (%3.0f%% of a core over %5.1f s); RSS %5.1f -> peak %5.1f -> %5.1f MB" % (
-                          label, clients, statistics.median(times), max(times), refused[0],
+                print("%-7s %3d clients: answered %2d, round trip median %6.2f s, worst %6.2f s; refused %2d%s;"
+                      " daemon CPU %6.1f s (%3.0f%% of a core over %5.1f s); RSS %5.1f -> peak %5.1f -> %5.1f MB" % (
+                          label, clients, len(times), statistics.median(times) if times else float("nan"),
+                          max(times, default=float("nan")), refused[0],
                           (", errors: %s" % sorted(set(errors))) if errors else "", cpu, 100 * cpu / wall, wall,
                           before_rss, peak, rss(proc.pid)), flush=True)
         finally:

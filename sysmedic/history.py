@@ -42,14 +42,15 @@ class BadArguments(ValueError):
 class Gate:
     """The daemon's bound on history reads from SQLite, over every client at once (issue 21):
     a day of rows costs ~150 ms of CPU and 29 days seconds, so at most ``running`` reads go at
-    once, ``waiting`` more wait at most ``wait`` seconds for a turn, and any request beyond that
-    is refused at once (``history is busy``). A read whose client went away, or that runs past
+    once, ``waiting`` more wait at most ``wait`` seconds for a turn (a waiting client holds a
+    thread, not a query's memory), and any request beyond that is refused at once (``history
+    is busy``). A read whose client went away, or that runs past
     ``limit`` seconds, is cancelled inside SQLite.
 
     :param clock: monotonic seconds.
     """
 
-    def __init__(self, running=2, waiting=4, wait=10.0, limit=MAX_QUERY_SECONDS, clock=time.monotonic):
+    def __init__(self, running=2, waiting=32, wait=10.0, limit=MAX_QUERY_SECONDS, clock=time.monotonic):
         self._running, self._waiting = 0, 0
         self._max_running, self._max_waiting = running, waiting
         self._wait, self._limit, self._clock = wait, limit, clock
