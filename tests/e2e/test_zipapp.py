@@ -198,7 +198,7 @@ def test_the_docs_name_the_size_the_build_has(pyz):
     with open(os.path.join(ROOT, "README.md")) as handle:
         readme = re.search(r"dist/sysmedic\.pyz \(~(\d+) KB", handle.read())
     with open(os.path.join(ROOT, "BENCHMARKS.md")) as handle:
-        bench = re.search(r"`dist/sysmedic\.pyz` built by `make zipapp`: \*\*(\d+) KB\*\* \(([\d,]+) bytes\)",
+        bench = re.search(r"`dist/sysmedic\.pyz` built by `make zipapp`: \*\*(\d+) KB\*\* \(([\d,]+) bytes",
                           handle.read())
     assert readme and bench, "README or BENCHMARKS no longer says the zipapp's size"
     for said in (int(readme.group(1)) * 1000, int(bench.group(1)) * 1000, int(bench.group(2).replace(",", ""))):
