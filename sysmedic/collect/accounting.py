@@ -166,8 +166,9 @@ class Accountant:
 def user_memory(raw, rss):
     """uid -> bytes by PSS (shared pages split among their sharers, so users add up to at most
     the machine's used memory), or None without PSS. A process whose PSS is not known yet
-    (started since the last PSS refresh, or unreadable) counts its RSS scaled by its user's
-    PSS/RSS ratio where that user has PSS figures, else its RSS."""
+    (more new processes than a scan reads, or unreadable) counts its RSS scaled by its user's
+    PSS/RSS ratio where that user has PSS figures, else its RSS; and all such estimates
+    together are scaled down to fit in the memory the machine uses beside the known PSS."""
     if raw.pss is None:
         return None
     known_pss, known_rss = {}, {}
@@ -176,12 +177,18 @@ def user_memory(raw, rss):
         if size is not None:
             known_pss[row.uid] = known_pss.get(row.uid, 0) + size
             known_rss[row.uid] = known_rss.get(row.uid, 0) + row.rss * raw.rss_unit
-    memory = {}
+    estimated = {}
     for uid, pages in rss.items():
         pss, seen_rss = known_pss.get(uid, 0), known_rss.get(uid, 0)
         ratio = pss / seen_rss if seen_rss else 1.0
-        memory[uid] = pss + (pages * raw.rss_unit - seen_rss) * ratio
-    return memory
+        estimated[uid] = max(0, pages * raw.rss_unit - seen_rss) * ratio
+    # What is estimated never takes users past what the machine uses (issue 22): shared pages
+    # counted once per process by RSS made 40 copy-on-write children 39 times their memory.
+    used = raw.memory_total - raw.memory_available
+    room = max(0, used - sum(known_pss.values()))
+    guessed = sum(estimated.values())
+    scale = min(1.0, room / guessed) if guessed else 1.0
+    return {uid: known_pss.get(uid, 0) + estimated[uid] * scale for uid in rss}
 
 
 def user_cpu(prev, raw, span, busy):
