@@ -26,8 +26,12 @@ def system_info(snapshot):
 
 
 def accounting(snapshot):
-    """``{"method": "exit-records"|"reaped-children"|"psutil", "exit_records_lost": N}``."""
-    return {"method": snapshot.accounting, "exit_records_lost": snapshot.exits_lost}
+    """``{"method": "exit-records"|"reaped-children"|"psutil", "exit_records_lost": N}``, and
+    ``"unseen": [sentences]`` when the daemon cannot see every process (issue 22)."""
+    found = {"method": snapshot.accounting, "exit_records_lost": snapshot.exits_lost}
+    if snapshot.unseen:
+        found["unseen"] = list(snapshot.unseen)
+    return found
 
 
 def user_metrics(users):

@@ -10,6 +10,7 @@ import time
 
 from ..errors import CollectorError
 from .accounting import Accountant, UserNames
+from .visibility import mount_options
 from .procfs import ProcSource
 from .records import RawSample, Snapshot, SystemMetrics, UserUsage
 
@@ -44,10 +45,14 @@ class Collector:
 def make_collector(kind="auto", proc_root="/proc", exits=None, pss_every=60.0):
     """A Collector for ``kind`` (``auto``, ``procfs`` or ``psutil``); ``exits``: an
     ExitListener whose records the procfs source uses (ignored by psutil)."""
-    if kind == "procfs" or (kind == "auto" and sys.platform.startswith("linux")
-                            and os.path.exists(os.path.join(proc_root, "stat"))):
+    if kind == "procfs" or (kind == "auto" and sys.platform.startswith("linux")):
         if not os.path.exists(os.path.join(proc_root, "stat")):
-            raise CollectorError("%s/stat not found: the procfs collector needs Linux /proc" % proc_root)
+            # psutil reads the same files on Linux: falling back to it only said it was missing
+            subset = mount_options(proc_root).get("subset")
+            raise CollectorError("%s/stat not found: %s" % (proc_root, (
+                "%s is mounted with subset=%s, which shows processes only; SysMedic also needs the "
+                "machine's counters (stat, meminfo, loadavg): mount it without subset" % (proc_root, subset))
+                if subset else "the machine's counters are in Linux's /proc: is it mounted?"))
         return Collector(ProcSource(proc_root, exits=exits, pss_every=pss_every))
     from .psutil_source import PsutilSource
     return Collector(PsutilSource())

@@ -27,6 +27,7 @@ import time
 from typing import NamedTuple
 
 from .records import ProcessWindow, Snapshot, SystemMetrics, UserUsage
+from .visibility import Coverage
 
 EXIT_RECORDS, REAPED_CHILDREN, PSUTIL = "exit-records", "reaped-children", "psutil"
 # The most of their records' CPU that processes the kernel reaped itself are credited for what
@@ -100,6 +101,7 @@ class Accountant:
         self._prev = None
         self._ended = {}  # tgid -> Ended: exit records of processes still in /proc (zombies)
         self._waiting = {}  # ended processes whose reaper's cutime has not shown them yet
+        self._coverage = Coverage()
 
     def update(self, raw, collect_seconds=0.0):
         prev = self._prev
@@ -127,10 +129,13 @@ class Accountant:
             user_ticks = exact_user_cpu(prev, raw, busy, self._ended, self._waiting)
         else:
             user_ticks = user_cpu(prev, raw, capacity, busy)
+        owned = busy - (raw.cpu_unowned - prev.cpu_unowned) * (capacity / span if span > 0 else 1.0)
+        hidden = self._coverage.update(sum(user_ticks.values()), owned, capacity)
         return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, capacity,
-                              ProcessWindow(prev, raw, capacity))
+                              ProcessWindow(prev, raw, capacity), (hidden,) if hidden else ())
 
-    def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0, window=None):
+    def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0, window=None,
+                  hidden=()):
         mem_total = raw.memory_total or 1
         rss, count = {}, {}
         for uid, _ppid, _start, _cpu, _child, pages in raw.processes.values():
@@ -160,7 +165,7 @@ class Accountant:
         return Snapshot(time=raw.wall, system=system, users=tuple(users),
                         warming_up=user_ticks is None, interval=elapsed,
                         collect_seconds=collect_seconds, accounting=method, exits_lost=raw.exits_lost,
-                        window=window)
+                        window=window, unseen=tuple(raw.unseen) + tuple(hidden))
 
 
 def user_memory(raw, rss):

@@ -24,6 +24,7 @@ import signal
 import time
 
 from .records import ProcRow, RawSample
+from .visibility import blind_spots
 
 # Field positions in /proc/<pid>/stat after the ")" that ends the command name, counted from
 # the state field (field 3 in proc(5)): ppid=4, utime=14, stime=15, cutime=16, cstime=17,
@@ -81,6 +82,7 @@ class ProcSource:
         self._boot_time = None
         self._known = set()  # the pids of the last scan, read first in the next
         self._pss_every = pss_every
+        self._unseen = tuple(blind_spots(proc_root))
         self._pss = {}  # pid -> (start, bytes, rss pages then, monotonic then): see _refresh_pss
         self._pss_due = float("-inf")
 
@@ -133,7 +135,8 @@ class ProcSource:
             uptime=uptime, load_avg=load, processes=processes, rss_unit=self._page,
             cpu_per_second=self._ticks, boot_time=self._boot_time or wall - uptime,
             exits=exits, exits_lost=0 if exits is None else self._exits.lost, pss=pss,
-            cpu_unowned=unowned, reaps_nothing=self._reaping_nothing(exits, processes) if exits else frozenset())
+            cpu_unowned=unowned, reaps_nothing=self._reaping_nothing(exits, processes) if exits else frozenset(),
+            unseen=self._unseen)
 
     def _cpu(self):
         cores, total, busy, unowned = 0, 0, 0, 0

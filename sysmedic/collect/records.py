@@ -49,6 +49,7 @@ class RawSample:
     pss: Optional[Dict[int, int]] = None  # pid -> proportional set size in bytes, where known
     cpu_unowned: float = 0.0        # irq, softirq and steal in cpu_busy: perhaps in no process's time
     reaps_nothing: frozenset = frozenset()  # parents of exits that ignore SIGCHLD (the kernel reaps)
+    unseen: tuple = ()              # sentences: what keeps the source from seeing every process
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Snapshot:
     accounting: str = "reaped-children"  # how per-user CPU was counted: exit-records, reaped-children, psutil
     exits_lost: int = 0             # exit records the kernel dropped since start (exit-records only)
     window: Optional["ProcessWindow"] = None  # the two readings the rates came from (per-process figures)
+    unseen: tuple = ()              # sentences: processes the daemon cannot see, and why (issue 22)
 
 
 class ProcessWindow(NamedTuple):

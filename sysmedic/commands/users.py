@@ -21,6 +21,8 @@ def run(args, home):
         data = control.call(home, "users")
         if limit is not None:
             data = dict(data, users=data["users"][:limit])
+        for sentence in data.get("unseen") or ():  # on stderr: the table stays a table for scripts
+            sys.stderr.write("sysmedic: note: %s\n" % sentence)
         if args["--json"]:
             print_json(data)
             return 0

@@ -116,7 +116,8 @@ class ControlCommands:
 
     def users(self, request):
         state = self._shared.state()
-        return {"sample_time": round(state.snapshot.time, 3), "users": views.user_metrics(state.users)}
+        return {"sample_time": round(state.snapshot.time, 3), "users": views.user_metrics(state.users),
+                "unseen": list(state.snapshot.unseen)}
 
     def user_processes(self, request):
         """``sysmedic users <user>``: the answer of ``get_user_processes``, or its error."""

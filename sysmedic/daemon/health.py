@@ -79,6 +79,12 @@ class Health:
         snapshot = getattr(self._sampler, "last_snapshot", None)
         return None if snapshot is None else views.accounting(snapshot)
 
+    def _warnings(self):
+        """What the administrator should know that does not stop the daemon working: the
+        processes it cannot see (a pid namespace, hidepid, CPU no visible process explains)."""
+        snapshot = getattr(self._sampler, "last_snapshot", None)
+        return [] if snapshot is None else list(snapshot.unseen)
+
     def report(self, settings):
         """``(http_status, body)`` for a listener with ``settings``."""
         now = states, age = self._now()
@@ -102,6 +108,7 @@ class Health:
             "notifiers": {n.name: {"sent": n.sent, "failed": n.failed, "dropped": n.dropped}
                           for n in self._notifiers},
             "accounting": self._accounting(),
+            "warnings": self._warnings(),
             "rss_bytes": rss_bytes(),
             "uptime_seconds": round(self._clock() - self._started, 1),
             "evicted_clients": self._registry.evicted,

@@ -35,5 +35,7 @@ def test_psutil_backend_agrees_with_procfs():
 def test_auto_picks_procfs_on_linux_and_procfs_without_proc_is_an_error(tmp_path):
     assert isinstance(make_collector("auto").source, ProcSource)
     from sysmedic.errors import CollectorError
-    with pytest.raises(CollectorError, match="needs Linux /proc"):
+    with pytest.raises(CollectorError, match="stat not found: the machine's counters are in Linux's /proc"):
         make_collector("procfs", proc_root=str(tmp_path))
+    with pytest.raises(CollectorError, match="stat not found"):  # auto no longer falls back to psutil on Linux
+        make_collector("auto", proc_root=str(tmp_path))
