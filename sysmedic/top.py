@@ -44,7 +44,8 @@ def sort_users(users, key):
     return sorted(users, key=lambda u: (-(u.get(field) or 0), u["username"]))
 
 
-def render(frame, width=80, height=24, sort="c", selected=0, processes=None, user=None, ascii_only=False):
+def render(frame, width=80, height=24, sort="c", selected=0, processes=None, user=None, ascii_only=False,
+           ended=()):
     """The screen's lines for ``frame``: a header, then the users table, or ``user``'s
     ``processes`` (get_user_processes' rows) when drilled down."""
     width = max(width, 20)
@@ -75,6 +76,10 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
                                                               proc["threads"], proc["state"], proc["command"]), width))
         if not processes:
             lines.append(_fit("(%s has no processes now)" % terminal(user, 32), width))
+        if ended:
+            lines.append(_fit("Ended in the last interval: " + "; ".join(
+                "%s: %s ended, %.1f%%" % (row["command"], "{:,}".format(row["processes"]), row["cpu_percent"])
+                for row in ended), width))
         return lines
     users = sort_users(frame["users"], sort)
     marks = {key: ("*" if key == sort else " ") for key in SORTS}
@@ -128,7 +133,9 @@ class LocalFeed:
         return self._control.call(self._home, "top", history=spark_request(points))["frame"]
 
     def processes(self, user):
-        return self._control.call(self._home, "user-processes", username=user, limit=50)["processes"]
+        """``(processes, ended)`` of ``user`` (get_user_processes' two lists)."""
+        data = self._control.call(self._home, "user-processes", username=user, limit=50)
+        return data["processes"], data.get("ended") or []
 
     def close(self):
         pass
@@ -192,7 +199,8 @@ class RemoteFeed:
                 "interval": self._interval}
 
     def processes(self, user):
-        return self._ask("get_user_processes", username=user, limit=50)["processes"]
+        data = self._ask("get_user_processes", username=user, limit=50)
+        return data["processes"], data.get("ended") or []
 
     def close(self):
         try:
@@ -268,7 +276,7 @@ def _loop(screen, feed, ascii_only):
     import curses
     curses.curs_set(0)
     screen.keypad(True)
-    sort, selected, chosen, user, processes, helping = "c", 0, None, None, None, False
+    sort, selected, chosen, user, processes, ended, helping = "c", 0, None, None, None, (), False
     frame, due = None, 0.0
     while True:
         _follow_size(screen)
@@ -276,12 +284,12 @@ def _loop(screen, feed, ascii_only):
         if time.monotonic() >= due:
             frame = feed.frame(max(1, width - 26))
             if user is not None:
-                processes = feed.processes(user)
+                processes, ended = feed.processes(user)
             due = time.monotonic() + max(1.0, frame.get("interval") or 5.0)
         users = sort_users(frame["users"], sort)
         selected = follow(users, chosen, selected)  # chosen None: the top row, until one is chosen
         lines = (render_help(width - 1, height) if helping
-                 else render(frame, width - 1, height, sort, selected, processes, user, ascii_only))
+                 else render(frame, width - 1, height, sort, selected, processes, user, ascii_only, ended))
         screen.erase()
         for row, line in enumerate(lines[:height]):
             try:
@@ -309,6 +317,6 @@ def _loop(screen, feed, ascii_only):
                 chosen = users[selected]["username"]
             elif key in (curses.KEY_ENTER, 10, 13) and users:
                 user = users[selected]["username"]
-                processes, due = feed.processes(user), due
+                processes, ended = feed.processes(user)
         elif key in (27, curses.KEY_LEFT, curses.KEY_BACKSPACE, 127):
             user, processes = None, None

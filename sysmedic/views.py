@@ -58,5 +58,6 @@ def alert(record):
         "opened_at": fmt.iso_utc(record.opened_at or record.created_at),
         "reopen_count": record.reopen_count,
         "processes": list(record.details.get("processes", [])),
+        "ended": list(record.details.get("ended", [])),
     }
 

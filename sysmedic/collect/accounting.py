@@ -125,17 +125,19 @@ class Accountant:
         if capacity <= 0 or span <= 0:
             capacity = span
         busy = busy * capacity / span if span > 0 else 0
+        ended_by = {}
         if raw.exits is not None:
-            user_ticks = exact_user_cpu(prev, raw, busy, self._ended, self._waiting)
+            user_ticks = exact_user_cpu(prev, raw, busy, self._ended, self._waiting, ended_by)
         else:
             user_ticks = user_cpu(prev, raw, capacity, busy)
         owned = busy - (raw.cpu_unowned - prev.cpu_unowned) * (capacity / span if span > 0 else 1.0)
         hidden = self._coverage.update(sum(user_ticks.values()), owned, capacity)
+        ended = ended_of(ended_by, capacity) if ended_by else {}
         return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, capacity,
-                              ProcessWindow(prev, raw, capacity), (hidden,) if hidden else ())
+                              ProcessWindow(prev, raw, capacity), (hidden,) if hidden else (), ended)
 
     def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0, window=None,
-                  hidden=()):
+                  hidden=(), ended=None):
         mem_total = raw.memory_total or 1
         rss, count = {}, {}
         for uid, _ppid, _start, _cpu, _child, pages in raw.processes.values():
@@ -165,7 +167,20 @@ class Accountant:
         return Snapshot(time=raw.wall, system=system, users=tuple(users),
                         warming_up=user_ticks is None, interval=elapsed,
                         collect_seconds=collect_seconds, accounting=method, exits_lost=raw.exits_lost,
-                        window=window, unseen=tuple(raw.unseen) + tuple(hidden))
+                        window=window, unseen=tuple(raw.unseen) + tuple(hidden), ended=ended or {})
+
+
+ENDED_SHOWN = 5  # commands of ended processes kept per user and window
+
+
+def ended_of(by_command, capacity):
+    """uid -> ``((command, processes, share of the machine %), ...)``, the most CPU first, at
+    most :data:`ENDED_SHOWN` each: the ended processes behind a user's share."""
+    per_user = {}
+    for (uid, command), (count, used) in by_command.items():
+        per_user.setdefault(uid, []).append((command, count, 100.0 * used / capacity if capacity > 0 else 0.0))
+    return {uid: tuple(sorted(rows, key=lambda row: (-row[2], row[0]))[:ENDED_SHOWN])
+            for uid, rows in per_user.items()}
 
 
 def user_memory(raw, rss):
@@ -272,6 +287,7 @@ class Ended(NamedTuple):
     cpu_us: int         # its whole life's CPU, all threads, up to its exit record
     whole: bool         # from the thread group's sum (final), not only its leader's record
     ppid: int           # its parent at exit, which reaps it
+    comm: str = ""      # its command name, from the record
 
 
 def _same(row, ended, boot_time, cpu_per_second):
@@ -300,13 +316,14 @@ def _note_exits(records, ended):
     for record in records:
         if record.group:
             leader = ended.get(record.tgid)
-            ended[record.tgid] = Ended(record.uid, leader.begin if leader else 0, record.cpu_us, True, record.ppid)
+            ended[record.tgid] = Ended(record.uid, leader.begin if leader else 0, record.cpu_us, True, record.ppid,
+                                       record.comm or (leader.comm if leader else ""))
         elif record.tid == record.tgid and not getattr(ended.get(record.tgid), "whole", False):
-            ended[record.tgid] = Ended(record.uid, record.begin, record.cpu_us, False, record.ppid)
+            ended[record.tgid] = Ended(record.uid, record.begin, record.cpu_us, False, record.ppid, record.comm)
     return ended
 
 
-def exact_user_cpu(prev, raw, busy, ended, waiting):
+def exact_user_cpu(prev, raw, busy, ended, waiting, by_command=None):
     """uid -> CPU time between two RawSamples (CPU units), from /proc for living processes and
     from the kernel's exit records for ended ones (``ended`` and ``waiting`` are kept between
     calls).
@@ -331,6 +348,10 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
       only be such tails or the moment between reading /proc/stat and each process; measured,
       it is the tails (it comes in lumps, window by window, as these children end: averaging
       it over windows was tried and missed by 4 points where this is exact).
+
+    ``by_command``, when given, is filled with ``(uid, command) -> [processes, CPU]`` of the
+    processes that ended in the window (their records' time since last seen): what a user's
+    share came from when no living process explains it (issue 22).
     """
     before, now = prev.processes, raw.processes
     per_us = raw.cpu_per_second / 1e6
@@ -367,6 +388,10 @@ def exact_user_cpu(prev, raw, busy, ended, waiting):
         used = total - (old.cpu if seen else 0)
         if used > 0:
             recorded[record.uid] = recorded.get(record.uid, 0) + used
+        if by_command is not None:
+            entry = by_command.setdefault((record.uid, getattr(record, "comm", "") or "?"), [0, 0.0])
+            entry[0] += 1
+            entry[1] += max(used, 0)
         gone[tgid] = (record.uid, record.ppid, total + (old.child_cpu if seen else 0), max(used, 0))
         del ended[tgid]
     unreaped = {}  # uid -> whole-life CPU of the processes the kernel reaped itself

@@ -24,6 +24,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -58,6 +59,13 @@ _IDS = struct.Struct("=IIIII")        # ac_uid, ac_gid, ac_pid, ac_ppid, ac_btim
 _TIMES = struct.Struct("=QQ")         # ac_utime, ac_stime at 152 (microseconds, clock-tick sampled)
 _RUN = struct.Struct("=QQ")           # cpu_run_real_total, cpu_run_virtual_total at 64 (nanoseconds)
 _TGID = struct.Struct("=I")           # ac_tgid at 368
+COMM_AT, COMM_LEN = 80, 32            # ac_comm: char[TS_COMM_LEN], NUL-padded
+
+
+def _comm(data, at):
+    """The record's command name, decoded once and interned (a fork storm repeats a few names)."""
+    raw = bytes(data[at + COMM_AT:at + COMM_AT + COMM_LEN]).split(b"\0", 1)[0]
+    return sys.intern(raw.decode("utf-8", "replace"))
 
 
 class Exit(NamedTuple):
@@ -71,6 +79,7 @@ class Exit(NamedTuple):
     cpu_us: int        # user + system time over the task's (or group's) life
     group: bool
     ppid: int = 0      # the parent at exit: who reaps it
+    comm: str = ""     # its command name (ac_comm, up to 31 bytes; a group's sum: its last thread's)
 
 
 class Unavailable(Exception):
@@ -133,7 +142,7 @@ def parse_exits(payload):
                 and _GENL.size + aggr_size >= len(payload) - 3 and struct.unpack_from("=H", payload, _STATS_AT)[0] >= MIN_VERSION):
             uid, _gid, _pid, ppid, begin = _IDS.unpack_from(payload, _STATS_AT + 120)
             return [Exit(ident, _TGID.unpack_from(payload, _STATS_AT + 368)[0], uid, begin,
-                         _cpu_us(payload, _STATS_AT, False), False, ppid)]
+                         _cpu_us(payload, _STATS_AT, False), False, ppid, _comm(payload, _STATS_AT))]
     return _parse_exits(payload)
 
 
@@ -173,9 +182,10 @@ def _parse_exits(payload):
         cpu = _cpu_us(stats, 0, group)
         if group:
             last = found[-1] if found else None
-            found.append(Exit(ident, ident, last.uid if last else uid, 0, cpu, True, last.ppid if last else 0))
+            found.append(Exit(ident, ident, last.uid if last else uid, 0, cpu, True, last.ppid if last else 0,
+                              last.comm if last else ""))
         else:
-            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, cpu, False, ppid))
+            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, cpu, False, ppid, _comm(stats, 0)))
     return found
 
 
@@ -342,7 +352,8 @@ class ExitListener:
                     and pid_kind == TASKSTATS_TYPE_PID and stats_kind == TASKSTATS_TYPE_STATS
                     and version >= MIN_VERSION and _HEADER.size + _GENL.size + aggr_size >= size - 3):
                 if ident == tgid:  # another thread's exit is in its process's /proc already
-                    found.append(Exit(ident, tgid, uid, begin, run // 1000 if run else utime + stime, False, ppid))
+                    found.append(Exit(ident, tgid, uid, begin, run // 1000 if run else utime + stime, False, ppid,
+                                      _comm(data, _HEADER.size + _STATS_AT)))
                 return
         for kind, payload in messages(data):
             if kind != NLMSG_ERROR:

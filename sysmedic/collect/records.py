@@ -6,7 +6,7 @@ counters; :class:`~sysmedic.collect.accounting.Accountant` turns two of them int
 Snapshot and swaps the reference (docs/architecture.md #3).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, NamedTuple, Optional, Tuple
 
 class ProcRow(NamedTuple):
@@ -88,6 +88,7 @@ class Snapshot:
     exits_lost: int = 0             # exit records the kernel dropped since start (exit-records only)
     window: Optional["ProcessWindow"] = None  # the two readings the rates came from (per-process figures)
     unseen: tuple = ()              # sentences: processes the daemon cannot see, and why (issue 22)
+    ended: Dict[int, tuple] = field(default_factory=dict)  # uid -> ((command, processes, %), ...) ended in the window
 
 
 class ProcessWindow(NamedTuple):

@@ -8,6 +8,8 @@ from .. import formatting as fmt
 from .. import views
 from ..daemon import control, process
 from ..errors import SysMedicError, UsageError
+from ..processes import describe_ended
+from ..untrusted import terminal
 from .common import open_storage, parse_age, parse_count, print_json
 
 
@@ -37,7 +39,9 @@ def run(args, home):
                                                             record.severity, state, record.message, reopened))
         for proc in record.details.get("processes", []):
             sys.stdout.write("       pid %-7d %5.1f%% cpu %5.1f%% mem  %s\n" % (
-                proc["pid"], proc["cpu_percent"], proc["memory_percent"], proc["command"]))
+                proc["pid"], proc["cpu_percent"], proc["memory_percent"], terminal(proc["command"], 200)))
+        if record.details.get("ended"):
+            sys.stdout.write("       ended: %s\n" % terminal(describe_ended(record.details["ended"]), 200))
     return 0
 
 

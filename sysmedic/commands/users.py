@@ -5,7 +5,7 @@ import sys
 
 from ..daemon import control, process
 from ..errors import SysMedicError, UsageError
-from ..processes import MAX_LIMIT
+from ..processes import MAX_LIMIT, describe_ended
 from ..untrusted import MAX_COMMAND, pad, terminal
 from .common import parse_count, print_json
 
@@ -43,4 +43,6 @@ def run(args, home):
                                                           terminal(proc["command"], MAX_COMMAND)))
     if not data["processes"]:
         sys.stdout.write("(%s has no processes now)\n" % terminal(user, 32))
+    if data.get("ended"):
+        sys.stdout.write("Ended in the last interval: %s\n" % terminal(describe_ended(data["ended"]), MAX_COMMAND))
     return 0

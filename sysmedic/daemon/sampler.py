@@ -17,7 +17,7 @@ from ..analysis.assess import assess
 from ..analysis.history import HistoryWindow
 from ..analysis.status import visible_users
 from ..metrics import Histogram, UserCounters
-from ..processes import top_processes
+from ..processes import ended_processes, top_processes
 from ..server import protocol
 from .state import State
 
@@ -90,7 +90,7 @@ class Sampler:
         to_open, to_resolve = diff(self._active, assessment.conditions)
         for condition in to_open:
             self._writer.open_alert(condition, state, cooldown=config.alerts.cooldown,
-                                    details={"processes": culprits(snapshot, condition)})
+                                    details=culprits(snapshot, condition))
             self._active.add(condition.cause)
         if to_resolve:
             self._writer.resolve_causes(to_resolve)
@@ -166,9 +166,15 @@ def raise_priority(nice=SAMPLER_NICE):
 
 
 def culprits(snapshot, condition, count=3):
-    """The top processes of the user an alert names first (a user's alert: that user; the
-    machine's: its top user), for the alert, its e-mail and ``sysmedic alerts``."""
-    if not condition.users:
-        return []
-    user = next((u for u in snapshot.users if u.username == condition.users[0]), None)
-    return [] if user is None else top_processes(snapshot, user.uid, count)
+    """``{"processes": [...], "ended": [...]}``: the top processes of the user an alert names
+    first (a user's alert: that user; the machine's: its top user), and what their processes
+    that ended in the window used (when the share comes from them), for the alert, its
+    notices and ``sysmedic alerts``."""
+    user = next((u for u in snapshot.users if u.username == condition.users[0]), None) if condition.users else None
+    if user is None:
+        return {"processes": []}
+    found = {"processes": top_processes(snapshot, user.uid, count)}
+    ended = ended_processes(snapshot, user.uid)
+    if ended:
+        found["ended"] = ended
+    return found

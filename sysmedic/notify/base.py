@@ -57,6 +57,10 @@ def describe(notice):
         text += "; top processes: " + ", ".join(
             "%s (pid %d, cpu %.1f%%)" % (chat(program(p["command"]), 40), p["pid"], p["cpu_percent"])
             for p in processes[:3])
+    ended = alert.details.get("ended") or []
+    if ended and notice.event != "resolve":
+        text += "; ended: " + ", ".join("%s (%d, cpu %.1f%%)" % (chat(row["command"], 32), row["processes"],
+                                                                 row["cpu_percent"]) for row in ended[:3])
     return text
 
 
@@ -78,6 +82,7 @@ def payload(notice):
             "primary_cause": alert.details.get("primary_cause", ""),
             "recommendations": list(alert.details.get("recommendations", [])),
             "processes": list(alert.details.get("processes", [])),
+            "ended": list(alert.details.get("ended", [])),
         },
     }
 

@@ -8,6 +8,7 @@ notifier: its own bounded queue and thread, so a slow SMTP server never delays t
 import logging
 
 from ..formatting import iso_utc
+from ..processes import describe_ended
 from ..untrusted import escape
 from .base import Notifier, NotifyError
 
@@ -59,6 +60,9 @@ def build_message(email, notice):
     if alert.details.get("processes"):
         lines += ["", "Top processes:"] + ["  %7d  %5.1f%% cpu  %5.1f%% mem  %s" % (
             p["pid"], p["cpu_percent"], p["memory_percent"], escape(p["command"])) for p in alert.details["processes"]]
+    if alert.details.get("ended"):
+        lines += ["", "Ended in the interval (from the kernel's exit records): %s"
+                  % escape(describe_ended(alert.details["ended"]))]
     if alert.details.get("primary_cause"):
         lines += ["", "Primary cause: %s" % escape(alert.details["primary_cause"])]
     if alert.details.get("recommendations"):

@@ -65,6 +65,7 @@ def alert(state, record):
         "message": record.message,
         "resolved": record.resolved,
         "processes": list(record.details.get("processes", [])) if record.details else [],
+        "ended": list(record.details.get("ended", [])) if record.details else [],
     }
 
 
@@ -124,7 +125,8 @@ def user_processes_data(state, request, gone=None):
         shown = username if len(username) <= MAX_ECHO else username[:MAX_ECHO] + "..."
         raise BadRequest("Unknown user: %s" % shown.encode("utf-8", "backslashreplace").decode("utf-8"))
     return {"username": username, "sample_time": round(state.snapshot.time, 3),
-            "processes": processes.top_processes(state.snapshot, user.uid, limit)}
+            "processes": processes.top_processes(state.snapshot, user.uid, limit),
+            "ended": processes.ended_processes(state.snapshot, user.uid)}
 
 
 def history_data(state, request, gone=lambda: False):

@@ -111,3 +111,32 @@ def test_alert_opened_by_the_daemon_is_emailed(make_daemon):
         wait_for(lambda: "email: open notice of alert 1 delivered" in daemon.log(), 10, what="mail log line")
     finally:
         controller.stop()
+
+
+@needs_root
+def test_a_share_from_ended_processes_names_their_commands(make_daemon):
+    """Issue 22, item 4: an alert said `top users: root 30.9%` and named two idle processes: the
+    30.9% came from processes that had ended. The exit records' commands say what it was."""
+    import json
+    from .harness import cli
+    with CgroupLoad(["sh", "-c", "while :; do /bin/true; done"]) as load:
+        load.wait_running()
+        daemon = make_daemon(config={
+            "monitoring": {"update_interval": 1, "persistent_time": "3s", "persistent_grace": "1s",
+                           "alert_after": "3s", "monitoring_interval": 2},
+            "users": {load.user: {"cpu_threshold": 5}}})
+        if daemon.health()["accounting"]["method"] != "exit-records":
+            pytest.skip("no exit records here")
+        client = Client(daemon.ws_url())
+
+        def ended():
+            client.ws.send(json.dumps({"type": "get_user_processes", "request_id": "e", "data": {"username": load.user}}))
+            reply = client.next("user_processes_response")["data"]
+            return {row["command"]: row for row in reply["ended"]}
+        rows = wait_for(lambda: ended().get("true"), 20, interval=0.5, what="the ended /bin/true processes")
+        assert rows["processes"] >= 10 and rows["cpu_percent"] > 0
+        alert = client.next("alert")["data"]
+        assert alert["cause"] == "user:%s:cpu" % load.user
+        assert "true" in [row["command"] for row in alert["ended"]], alert
+        result = cli(daemon.home, "users", load.user)
+        assert result.returncode == 0 and "Ended in the last interval: true: " in result.stdout, result.stdout

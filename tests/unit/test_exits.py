@@ -14,7 +14,7 @@ HZ = 100
 BOOT = 1_000_000.0
 
 
-def stats(pid, tgid, uid, ppid, begin, cpu_us, version=16, ticked_us=None, group=False):
+def stats(pid, tgid, uid, ppid, begin, cpu_us, version=16, ticked_us=None, group=False, comm=b""):
     """A struct taskstats with the fields SysMedic reads at their kernel offsets: ``cpu_us`` is
     the exact run time (``cpu_run_virtual_total``; 0: a kernel without it), ``ticked_us`` the
     clock-tick sampled ``ac_utime + ac_stime`` (default: the same); a thread group's sum has
@@ -27,6 +27,7 @@ def stats(pid, tgid, uid, ppid, begin, cpu_us, version=16, ticked_us=None, group
         struct.pack_into("=IIIII", data, 120, uid, uid, pid, ppid, begin)
         struct.pack_into("=QQ", data, 152, ticked_us - ticked_us // 4, ticked_us // 4)
         struct.pack_into("=I", data, 368, tgid)
+        data[80:80 + len(comm)] = comm
     return bytes(data)
 
 
@@ -40,6 +41,20 @@ def test_a_thread_groups_last_exit_carries_its_record_and_the_groups_sum():
     group = attr(5, attr(2, struct.pack("=I", 500)) + attr(3, stats(0, 0, 0, 0, 0, 90000, group=True)))
     found = parse_exits(struct.pack("=BBH", 2, 1, 0) + thread + group)
     assert found == [Exit(501, 500, 1001, 1234, 30000, False, 42), Exit(500, 500, 1001, 0, 90000, True, 42)]
+
+
+def test_a_record_carries_its_command_name_and_a_groups_sum_its_last_threads():
+    """Issue 22, item 4: what a user's ended processes were, from their records' ac_comm."""
+    thread = attr(4, attr(1, struct.pack("=I", 501)) + attr(3, stats(501, 500, 1001, 42, 1234, 300, comm=b"cc1plus")))
+    group = attr(5, attr(2, struct.pack("=I", 500)) + attr(3, stats(0, 0, 0, 0, 0, 900, group=True)))
+    assert [r.comm for r in parse_exits(struct.pack("=BBH", 2, 1, 0) + thread + group)] == ["cc1plus", "cc1plus"]
+    from sysmedic.collect.exits import ExitListener
+    one = struct.pack("=BBH", 2, 1, 0) + attr(4, attr(1, struct.pack("=I", 7)) + attr(3, stats(
+        7, 7, 1, 1, 1, 50, comm=b"\xff" + b"t" * 31)))
+    datagram = struct.pack("=IHHII", 16 + len(one), 27, 0, 0, 0) + one
+    found = []
+    ExitListener._handle(None, datagram, found)  # the one-unpack path of the listener thread
+    assert found == parse_exits(one) and found[0].comm == "\ufffd" + "t" * 31
 
 
 def test_cpu_is_the_exact_run_time_not_the_clock_tick_sample():
