@@ -10,9 +10,9 @@ process and its record count for the same user. The owner of ``/proc/<pid>/stat`
 the kernel shows that file as root's for zombies and for every non-dumpable task (any user can
 hide a burner behind ``prctl(PR_SET_DUMPABLE, 0)``), and it is the effective uid (a setuid
 program's is root's). So the real uid is read from ``/proc/<pid>/status`` when a process is
-first seen, and again only when the file's owner changes, or when it looks root's and its CPU
-moved (a non-dumpable task's file stays root's through a ``setuid``): a steady table reads no
-``status`` at all.
+first seen, and again only when the file's owner or the command name changes (an exec), or
+when it looks root's and its CPU moved (a non-dumpable task's file stays root's through a
+``setuid``): a steady table reads no ``status`` at all.
 
 The root is injectable so the tests run on a checked-in fake tree, and so are the owner lookups
 (``owner_of``: fd -> uid; ``real_uid``: (root, pid) -> uid or None), because a git checkout
@@ -72,7 +72,7 @@ class ProcSource:
         self.disk_path = disk_path
         self._owner_of = owner_of
         self._real_uid = real_uid
-        self._owners = {}  # pid -> (start, stat file's owner, cpu, real uid) from the last scan
+        self._owners = {}  # pid -> (start, stat file's owner, cpu, real uid, command) from the last scan
         self._clock = clock
         self._wall = wall
         self._statvfs = statvfs
@@ -272,13 +272,15 @@ class ProcSource:
                 continue
             pid = int(name)
             known = owners.get(pid)
-            if known is not None and known[0] == row.start and known[1] == uid and (uid or known[2] == row.cpu):
+            command = data[data.find(b"(") + 1:data.rfind(b")")]  # an exec (su, cron, setpriv) changes it
+            if (known is not None and known[0] == row.start and known[1] == uid and known[4] == command
+                    and (uid or known[2] == row.cpu)):
                 real = known[3]
             else:
                 real = real_uid(root, name)
                 if real is None:  # unreadable (gone, or a tree without status files)
                     real = uid
-            seen[pid] = (row.start, uid, row.cpu, real)
+            seen[pid] = (row.start, uid, row.cpu, real, command)
             if real != uid:
                 row = tuple.__new__(ProcRow, (real,) + tuple(row[1:]))
             table[pid] = row

@@ -81,10 +81,14 @@ def test_a_setuid_program_counts_for_who_ran_it_as_its_exit_record_does(user):
         proc = as_user(name, [program, "30"])
         try:
             source = ProcSource()
-            table = rows_when(source, lambda t: proc.pid in t and t[proc.pid].start and stat_owner(proc.pid) == 0)
+            rows_when(source, lambda t: proc.pid in t)  # seen first as setpriv, root's, perhaps
+            deadline = time.monotonic() + 10
+            while open("/proc/%d/comm" % proc.pid).read().strip() != "sleep":
+                assert time.monotonic() < deadline, "setpriv did not exec the program"
+                time.sleep(0.01)  # polling with a deadline for the exec
             if stat_owner(proc.pid) != 0:
                 pytest.skip("%s is mounted nosuid: the program did not become root" % place)
-            assert table[proc.pid].uid == uid
+            assert source._scan()[proc.pid].uid == uid  # the exec is noticed: its owner read again
         finally:
             proc.kill()
             proc.wait()
