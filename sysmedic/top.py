@@ -125,7 +125,7 @@ class LocalFeed:
     def __init__(self, home):
         from .daemon import control, process
         if process.status(home) is None:
-            raise SysMedicError("the daemon is not running (start it with 'sysmedic daemon start')")
+            raise control.DaemonNotRunning(home)
         self._home = home
         self._control = control
 

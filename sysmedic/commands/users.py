@@ -4,7 +4,7 @@ running daemon (the figures of its last sample)."""
 import sys
 
 from ..daemon import control, process
-from ..errors import SysMedicError, UsageError
+from ..errors import UsageError
 from ..processes import MAX_LIMIT, describe_ended
 from ..untrusted import MAX_COMMAND, pad, terminal
 from .common import parse_count, print_json
@@ -15,7 +15,7 @@ def run(args, home):
     if limit is not None and limit > MAX_LIMIT:
         raise UsageError("--limit: %d is too large (at most %d)" % (limit, MAX_LIMIT))
     if process.status(home) is None:
-        raise SysMedicError("the daemon is not running (start it with 'sysmedic daemon start')")
+        raise control.DaemonNotRunning(home)
     user = args["<user>"]
     if user is None:
         data = control.call(home, "users")

@@ -20,9 +20,38 @@ SOCKET_FILE = "control.sock"
 MAX_REQUEST = 65536
 
 
+SERVICE_DEFAULTS = ("/etc/default/sysmedic", "/etc/conf.d/sysmedic")  # the init scripts' settings
+SERVICE_HOME = "/var/lib/sysmedic"  # the packaged service's home (systemd unit, .deb)
+
+
+def service_home(defaults=SERVICE_DEFAULTS):
+    """The packaged service's home: ``SYSMEDIC_HOME=`` in its init settings, else /var/lib/sysmedic."""
+    for path in defaults:
+        try:
+            with open(path) as handle:
+                for line in handle:
+                    key, _, value = line.strip().partition("=")
+                    if key == "SYSMEDIC_HOME" and value.strip("'\""):
+                        return value.strip("'\"")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return SERVICE_HOME
+
+
 class DaemonNotRunning(SysMedicError):
-    def __init__(self):
-        super().__init__("the daemon is not running (start it with: sysmedic daemon start)")
+    """No daemon answers in ``home``; when the packaged service's daemon runs in another home
+    (``sudo sysmedic users`` beside it: root's own home has none), the line says where, rather
+    than suggest starting a second daemon on its port (issue 22)."""
+
+    def __init__(self, home=None, service=None):
+        other = service or service_home()
+        if home is not None and os.path.abspath(other) != os.path.abspath(home) \
+                and os.path.exists(os.path.join(other, SOCKET_FILE)):
+            text = ("no daemon runs in %s; the packaged service's runs in %s: use SYSMEDIC_HOME=%s sysmedic ..."
+                    % (home, other, other))
+        else:
+            text = "the daemon is not running (start it with: sysmedic daemon start)"
+        super().__init__(text)
 
 
 class ControlServer:
@@ -125,7 +154,7 @@ def call(home, command, timeout=10.0, **arguments):
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
-            raise DaemonNotRunning()
+            raise DaemonNotRunning(home)
         arguments["command"] = command
         sock.sendall(json.dumps(arguments).encode("utf-8") + b"\n")
         data = b""

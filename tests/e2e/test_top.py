@@ -107,4 +107,4 @@ def test_once_prints_one_frame_and_no_daemon_is_one_line(make_daemon, tmp_path):
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1 and "invalid secret" in wrong.stderr
     nothing = cli(str(tmp_path / "empty"), "top", "--once")
     assert nothing.returncode == 1
-    assert nothing.stderr == "sysmedic: the daemon is not running (start it with 'sysmedic daemon start')\n"
+    assert nothing.stderr == "sysmedic: the daemon is not running (start it with: sysmedic daemon start)\n"

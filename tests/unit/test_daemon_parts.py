@@ -601,3 +601,27 @@ def test_glibc_heap_controls_are_taken_where_the_c_library_has_them():
         return
     assert limit_malloc_arenas() is True
     assert trim() in (0, 1)
+
+
+def test_no_daemon_here_names_the_packaged_services_home_when_it_runs_there(tmp_path):
+    """Issue 22, item 10: `sudo sysmedic users` beside the packaged service said to start a
+    daemon, which would have been a second root daemon on its port."""
+    import socket
+    from sysmedic.daemon.control import SOCKET_FILE, DaemonNotRunning, service_home
+    service = tmp_path / "service"
+    service.mkdir()
+    mine = str(tmp_path / "mine")
+    assert str(DaemonNotRunning(mine, service=str(service))) == (
+        "the daemon is not running (start it with: sysmedic daemon start)")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(service / SOCKET_FILE))
+    try:
+        assert str(DaemonNotRunning(mine, service=str(service))) == (
+            "no daemon runs in %s; the packaged service's runs in %s: use SYSMEDIC_HOME=%s sysmedic ..."
+            % (mine, service, service))
+    finally:
+        listening.close()
+    defaults = tmp_path / "defaults"
+    defaults.write_text("SYSMEDIC_USER=sysmedic\nSYSMEDIC_HOME='/srv/sysmedic'\n")
+    assert service_home((str(defaults),)) == "/srv/sysmedic"
+    assert service_home((str(tmp_path / "none"),)) == "/var/lib/sysmedic"
