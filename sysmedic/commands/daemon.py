@@ -34,7 +34,8 @@ def run(args, home):
         shown = {"running": info is not None}
         if info is not None:
             shown.update((key, info.get(key)) for key in ("pid", "version", "uptime_seconds", "home", "listening",
-                                                         "bind", "port", "tls", "clients", "problems", "threads"))
+                                                         "bind", "port", "tls", "clients", "problems", "warnings",
+                                                         "threads"))
         print_json(shown)
         return 0 if info is not None else 3
     if info is None:
@@ -49,6 +50,8 @@ def run(args, home):
         sys.stdout.write("WebSocket: not listening\n")
     if info.get("problems"):
         sys.stdout.write("Problems: %s\n" % "; ".join(info["problems"]))
+    for warning in info.get("warnings") or ():
+        sys.stdout.write("Warning: %s\n" % warning)
     return 0
 
 

@@ -69,7 +69,8 @@ class ControlCommands:
                 "uptime_seconds": round(self._clock() - self._started, 1), "home": self._settings.home,
                 "clients": self._registry.count(), "listening": listener is not None,
                 "enabled": saved.enabled if saved else None, "secret": secret,
-                "problems": self._health.problems(), "threads": self._threads.states()}
+                "problems": self._health.problems(), "warnings": self._health.warnings(),
+                "threads": self._threads.states()}
         if listener is not None:
             public = self._settings.public_host(listener.settings)
             port = listener.settings.port

@@ -9,6 +9,7 @@ busy host is not reported degraded for one slow scan.
 
 import os
 import resource
+import sys
 import threading
 import time
 
@@ -79,11 +80,22 @@ class Health:
         snapshot = getattr(self._sampler, "last_snapshot", None)
         return None if snapshot is None else views.accounting(snapshot)
 
-    def _warnings(self):
+    def warnings(self):
         """What the administrator should know that does not stop the daemon working: the
-        processes it cannot see (a pid namespace, hidepid, CPU no visible process explains)."""
+        processes it cannot see (a pid namespace, hidepid, CPU no visible process explains),
+        and figures that are estimates (issue 22: the packaged service ran unprivileged
+        without a word)."""
         snapshot = getattr(self._sampler, "last_snapshot", None)
-        return [] if snapshot is None else list(snapshot.unseen)
+        if snapshot is None:
+            return []
+        found = list(snapshot.unseen)
+        if snapshot.accounting != "exit-records" and sys.platform.startswith("linux"):
+            found.append("per-user CPU is inferred from reaped children, not exact: the kernel's exit records need "
+                         "root or CAP_NET_ADMIN (README, \"Per-user CPU\")")
+        if os.geteuid() != 0 and sys.platform.startswith("linux"):
+            found.append("other users' memory is estimated from their RSS: reading their PSS needs root "
+                         "(or CAP_SYS_PTRACE)")
+        return found
 
     def report(self, settings):
         """``(http_status, body)`` for a listener with ``settings``."""
@@ -108,7 +120,7 @@ class Health:
             "notifiers": {n.name: {"sent": n.sent, "failed": n.failed, "dropped": n.dropped}
                           for n in self._notifiers},
             "accounting": self._accounting(),
-            "warnings": self._warnings(),
+            "warnings": self.warnings(),
             "rss_bytes": rss_bytes(),
             "uptime_seconds": round(self._clock() - self._started, 1),
             "evicted_clients": self._registry.evicted,
