@@ -136,6 +136,24 @@ class CgroupLoad:
         u0, u1 = usage[index - 1][group], usage[index][group]
         return u0 + (u1 - u0) * (when - t0) / (t1 - t0) if t1 > t0 else u1
 
+    def bracket(self, when):
+        """CPU seconds the group used between the two readings around wall time ``when``: how
+        far the interpolated counter can be from the truth there (None if outside)."""
+        times, usage = self._times[:], self._usage[:len(self._times)]
+        index = bisect.bisect_left(times, when)
+        if index == 0 or index >= len(times):
+            return None
+        return usage[index][0] - usage[index - 1][0]
+
+    def uncertainty(self, start, end, cores):
+        """The oracle's own error bound for ``share(start, end)``, in points: what the group
+        used inside the readings around each edge (a reader thread delayed by a busy machine
+        brackets an edge more loosely). None if outside the readings."""
+        first, last = self.bracket(start), self.bracket(end)
+        if first is None or last is None or end <= start:
+            return None
+        return 100.0 * (first + last) / ((end - start) * cores)
+
     def share(self, start, end, cores, group=0):
         """The load's share of the whole machine (0-100) between two wall times, or None;
         ``group`` 1: its root group's (an ``as_root`` load)."""

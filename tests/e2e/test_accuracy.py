@@ -10,7 +10,10 @@ drop below its own cgroup: a process tree ending elsewhere must not scale anyone
 
 Bar (exit records): within 5% of the cgroup (or 1 point when the truth is below 20%) in at
 least 95% of windows, median error under 1 point, and the bystander never more than 1 point
-below its cgroup. Needs root (cgroups, throw-away users, taskstats).
+below its cgroup. Needs root (cgroups, throw-away users, taskstats). A window's bar also
+allows what the oracle itself cannot know: the load's CPU between the two counter readings
+around each of the window's edges (20 ms apart when the reader thread keeps up; a busy
+machine delays it: CI once missed one window by 0.02 point over the bar that way).
 
 A parent that ignores SIGCHLD lets the kernel reap its children: no reaper's cutime shows
 the part of their exits after the records (tearing down the address space), so SysMedic gives
@@ -94,8 +97,9 @@ def oracle(load, start, end, cores, group=0):
 
 
 def measure(daemon, load, bystander):
-    """``[(shown, truth, bystander shown, bystander truth, slack)]`` for WINDOWS consecutive
-    windows of the daemon (``slack``: a root loop's root group share, else 0). Each window's
+    """``[(shown, truth, bystander shown, bystander truth, slack, oracle error)]`` for WINDOWS
+    consecutive windows of the daemon (``slack``: a root loop's root group share, else 0;
+    ``oracle error``: how far the cgroup's interpolated reading can be off). Each window's
     figures are asked for as its ``system_update`` arrives; a reply answered after the next
     sample was taken may come from that one, and its window is skipped."""
     client = Client(daemon.ws_url())
@@ -111,7 +115,8 @@ def measure(daemon, load, bystander):
         if answered < following:
             rows.append((users.get(load.user, 0.0), oracle(load, start, end, cores),
                          users.get(bystander.user, 0.0), oracle(bystander, start, end, cores),
-                         oracle(load, start, end, cores, 1) if load.has_root_group else 0.0))
+                         oracle(load, start, end, cores, 1) if load.has_root_group else 0.0,
+                         load.uncertainty(start, end, cores) or 0.0))
             if len(rows) == WINDOWS:
                 return rows
         start, end = end, following
@@ -119,12 +124,14 @@ def measure(daemon, load, bystander):
 
 
 def judge(name, rows):
-    table = "\n".join("shown %6.2f truth %6.2f (+%.2f) | bystander %6.2f truth %6.2f"
-                      % (row[0], row[1], row[4], row[2], row[3]) for row in rows)
+    table = "\n".join("shown %6.2f truth %6.2f (+%.2f, oracle +-%.2f) | bystander %6.2f truth %6.2f"
+                      % (row[0], row[1], row[4], row[5], row[2], row[3]) for row in rows)
     print("%s:\n%s" % (name, table))
     assert not [row for row in rows if row[3] - row[2] > 1.0], "the bystander was scaled down:\n%s" % table
-    misses = [row for row in rows if error_of(row[0], row[1], row[4]) > allowed(row[1])]
-    median = statistics.median(error_of(shown, truth, slack) for shown, truth, _, _, slack in rows)
+    # A window misses when it is off by more than the bar plus what the oracle itself cannot
+    # know (its readings around the window's edges); the median has no such allowance.
+    misses = [row for row in rows if error_of(row[0], row[1], row[4]) > allowed(row[1]) + row[5]]
+    median = statistics.median(error_of(shown, truth, slack) for shown, truth, _, _, slack, _ in rows)
     assert len(misses) <= len(rows) * 0.05 and median < 1.0, "%s:\n%s" % (name, table)
 
 
