@@ -62,6 +62,16 @@ def test_dashboard_in_chromium_with_a_loaded_user(make_daemon, tmp_path):
     assert any(load.user in alert for alert in shown["alerts"])
     assert "yes" in shown["processes"]
     assert "CPU:" in shown["tooltip"] and "Memory:" in shown["tooltip"]
+    # Issue 22, item 17: what a first look at 1280x800 showed wrong
+    layout, axes = shown["layout"], shown["axes"]
+    assert layout["usersTop"] < layout["viewport"] - 150, layout  # "who is loading it" above the fold
+    assert not layout["loadCut"], layout  # the LOAD card is whole
+    assert layout["rangeOn"] == "900", layout  # a young daemon's data fills the range shown, not 40 px of an hour
+    assert "(memory," not in layout["rangeNote"] and "a point every" in layout["rangeNote"], layout
+    assert axes["network"] and all(label == "0" or label.endswith("/s") for label in axes["network"]), axes
+    steps = {round(float(b) - float(a), 6) for a, b in zip(axes["load"], axes["load"][1:])}
+    assert len(axes["load"]) >= 2 and len(steps) == 1, axes  # evenly spaced, whole steps
+    assert axes["times"] and all(int(t.split(":")[1][:2]) % 5 == 0 for t in axes["times"]), axes  # round times
     backgrounds = {shot["scheme"]: shot["background"] for shot in shown["shots"]}
     assert backgrounds["light"] != backgrounds["dark"]
     for shot in shown["shots"]:

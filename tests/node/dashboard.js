@@ -39,6 +39,13 @@ function inked([canvasId, colour]) {
     result.state = await page.textContent('#state');
     result.systemFrom = Number(await page.getAttribute('#chart-system', 'data-from'));
     result.systemPoints = Number(await page.getAttribute('#chart-system', 'data-points'));
+    result.layout = await page.evaluate(() => {
+      const load = document.getElementById('load');
+      return { usersTop: document.getElementById('users').closest('section').getBoundingClientRect().top,
+               viewport: window.innerHeight, loadCut: load.scrollWidth > load.clientWidth,
+               rangeNote: document.getElementById('range-note').textContent,
+               rangeOn: document.querySelector('[data-range].on').dataset.range };
+    });
     await page.waitForFunction((user) => document.getElementById('legend-users').textContent.includes(user), loadUser, WAIT);
     result.usersLegend = await page.textContent('#legend-users');
     await page.click('[data-range="900"]');  // 15 minutes: a young daemon's history is wider there
@@ -49,6 +56,10 @@ function inked([canvasId, colour]) {
     result.userInk = await page.evaluate(inked, ['chart-users', colour]);
     result.cpuInk = await page.evaluate(inked, ['chart-system', '#3b82f6']);
     result.memoryInk = await page.evaluate(inked, ['chart-system', '#10b981']);
+    result.axes = await page.evaluate(() => ({
+      network: JSON.parse(document.getElementById('chart-network').dataset.yLabels || '[]'),
+      load: JSON.parse(document.getElementById('chart-load').dataset.yLabels || '[]'),
+      times: JSON.parse(document.getElementById('chart-users').dataset.xLabels || '[]') }));
     await page.waitForFunction((user) => [...document.querySelectorAll('#alerts li')].some((li) => li.textContent.includes(user)),
       loadUser, { timeout: 90000 });
     result.alerts = await page.$$eval('#alerts li', (items) => items.map((i) => i.textContent));
