@@ -29,6 +29,7 @@ MAX_VALUES = 40000  # values in one answer at most (~150 KB): many users get a c
 MAX_USERS = 50
 TOP_USERS = 10
 METRICS = SYSTEM + tuple("user_" + name for name in PER_USER)
+RANKED = PER_USER.index("cpu")  # users are ranked by CPU
 MAX_RANGE = 400 * 86400  # seconds: beyond any retain_days
 MAX_QUERY_SECONDS = 15.0  # a database read running longer is cancelled
 HOUR = 3600.0
@@ -224,8 +225,8 @@ def _top(rows, points, count):
     """The ``count`` users with the most CPU over the range (database rows and points)."""
     rank = dict(rows["rank"]) if rows is not None else {}
     if points is not None:
-        for user, (cpu, _) in points[2].items():
-            rank[user] = (rank.get(user) or 0.0) + sum(cpu) / SCALE["cpu"]
+        for user, series in points[2].items():
+            rank[user] = (rank.get(user) or 0.0) + sum(series[RANKED]) / SCALE["cpu"]
     return sorted(rank, key=lambda user: (-(rank[user] or 0.0), user))[:count]  # ties: by name
 
 
@@ -303,7 +304,7 @@ class _Columns:
             return False
         samples, series = found
         self._samples = list(map(add, self._samples, samples))
-        for key in keys[:len(SYSTEM) + 2 * len(present)]:
+        for key in keys[:len(SYSTEM) + len(PER_USER) * len(present)]:
             self._merge(key, 0, *series[key])
         if others_too and chosen:
             for name in PER_USER:

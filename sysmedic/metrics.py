@@ -3,14 +3,17 @@
 Built from the last published State and the daemon's own counters (a scrape never waits for
 the sampler). Names follow Prometheus conventions: base units (seconds, bytes, ratios 0-1),
 ``_total`` for counters, a HELP and a TYPE line per family. Per-user series are bounded:
-:class:`UserCounters` keeps each user's CPU seconds as a counter that only grows (the same
-accounting as the WebSocket figures, so ``rate()`` equals what clients see) and exposes at
-most ``max_users`` users by name; the set fills by CPU and then stays, so the rest, summed
-under ``user="other"``, only grows too.
+:class:`UserCounters` keeps each user's CPU seconds (and any other figure exposed as a counter)
+as a total that only grows (the same accounting as the WebSocket figures, so ``rate()`` equals
+what clients see) and exposes at most ``max_users`` users by name; the set fills by CPU and
+then stays, so the rest, summed under ``user="other"``, only grows too. The per-user families
+are the rows of :data:`sysmedic.figures.FIGURES` that have a ``prometheus`` family.
 """
 
 import math
 
+from . import figures
+from .analysis.metrics import USER_METRICS
 from .untrusted import label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -19,14 +22,19 @@ STATUSES = ("Light Usage", "Medium Usage", "Heavy Load")
 
 
 class UserCounters:
-    """Cumulative CPU seconds per user, fed one Snapshot at a time (the sampler's thread)."""
+    """Per user, the cumulative total of every figure exposed as a counter (CPU seconds from
+    the CPU share; bytes from a rate), fed one Snapshot at a time (the sampler's thread).
+
+    ``view`` is ``{figure key: (((user, total), ...), other)}``, swapped whole after each sample.
+    """
 
     def __init__(self, max_users=50):
         self.max_users = max_users
-        self._seconds = {}
+        self._figures = [f for f in figures.FIGURES if f.prometheus and f.prometheus.type == "counter"]
+        self._totals = {}       # user -> [total of each counted figure]
         self._named = []        # users exposed by name, in the order they got a place
-        self.other = 0.0        # CPU seconds of everyone else
-        self.view = ((), 0.0)   # ((user, seconds) ..., other): swapped whole after each sample
+        self._other = [0.0] * len(self._figures)  # everyone else's
+        self.view = {f.key: ((), 0.0) for f in self._figures}
 
     def add(self, snapshot, users=None):
         """Count ``users`` (default the snapshot's) over the snapshot's window."""
@@ -34,15 +42,35 @@ class UserCounters:
         if snapshot.warming_up or capacity <= 0:
             return
         for user in sorted(snapshot.users if users is None else users, key=lambda u: -(u.cpu_percent or 0.0)):
-            used = (user.cpu_percent or 0.0) / 100.0 * capacity
-            if user.username in self._seconds:
-                self._seconds[user.username] += used
-            elif len(self._named) < self.max_users and used > 0:
+            used = [_integral(f, f.of(user), snapshot.interval, capacity) for f in self._figures]
+            totals = self._totals.get(user.username)
+            if totals is None and len(self._named) < self.max_users and any(used):
                 self._named.append(user.username)
-                self._seconds[user.username] = used
-            else:
-                self.other += used
-        self.view = (tuple((name, self._seconds[name]) for name in self._named), self.other)
+                totals = self._totals[user.username] = [0.0] * len(used)
+            if totals is None:
+                totals = self._other
+            for index, value in enumerate(used):
+                totals[index] += value
+        self.view = {f.key: (tuple((name, self._totals[name][index]) for name in self._named), self._other[index])
+                     for index, f in enumerate(self._figures)}
+
+
+def _integral(figure, value, interval, capacity):
+    """What a figure's value over a window adds to its counter."""
+    if not value:
+        return 0.0
+    if figure.kind == figures.CPU_SHARE:
+        return value / 100.0 * capacity
+    return value * interval
+
+
+def _exposed(figure, value, memory_total):
+    """A gauge figure in Prometheus's base units."""
+    if value is None:
+        return None
+    if figure.kind == figures.MEMORY_SHARE:
+        return round(value / 100.0 * memory_total)
+    return value
 
 
 class Histogram:
@@ -119,21 +147,23 @@ def render(state, daemon):
     out.family("sysmedic_alerts_open", "gauge", "Alerts open, by severity.",
                [({"severity": severity}, daemon["alerts_open"].get(severity, 0))
                 for severity in ("critical", "warning")])
-    named, other = daemon["users"]
-    out.family("sysmedic_user_cpu_seconds_total", "counter",
-               "CPU seconds used by a user's processes (the same accounting as get_user_metrics).",
-               [({"user": name}, seconds) for name, seconds in named] + [({"user": "other"}, other)])
-    shown = {name for name, _ in named}
+    counted = daemon["users"]
+    shown = set()
+    for figure in figures.FIGURES:  # per user: the counters, then the gauges of the users they name
+        if figure.prometheus and figure.prometheus.type == "counter":
+            named, other = counted[figure.key]
+            shown.update(name for name, _ in named)
+            out.family(figure.prometheus.name, "counter", figure.prometheus.help,
+                       [({"user": name}, total) for name, total in named] + [({"user": "other"}, other)])
     users = [u for u in snapshot.users if u.username in shown]
-    total = system.memory_total
-    out.family("sysmedic_user_memory_bytes", "gauge", "A user's memory (PSS where readable, else RSS).",
-               [({"user": u.username}, round(u.memory_percent / 100.0 * total)) for u in users])
-    out.family("sysmedic_user_processes", "gauge", "A user's processes.",
-               [({"user": u.username}, u.processes) for u in users])
+    for figure in figures.FIGURES:
+        if figure.prometheus and figure.prometheus.type == "gauge":
+            out.family(figure.prometheus.name, "gauge", figure.prometheus.help,
+                       [({"user": u.username}, _exposed(figure, figure.of(u), system.memory_total)) for u in users])
     persistent = {(p.username, p.metric) for p in state.assessment.persistent}
     out.family("sysmedic_user_persistent", "gauge", "1 while a user is persistently above a threshold.",
-               [({"user": u.username, "metric": metric}, int((u.username, metric) in persistent))
-                for u in users for metric in ("cpu", "memory")])
+               [({"user": u.username, "metric": metric.name}, int((u.username, metric.name) in persistent))
+                for u in users for metric in USER_METRICS])
     histogram = daemon["histogram"]
     samples = [({"le": repr(bound)}, count, "_bucket") for bound, count in zip(histogram.buckets, histogram.counts)]
     samples += [({"le": "+Inf"}, histogram.count, "_bucket"), (None, histogram.sum, "_sum"),

@@ -19,11 +19,11 @@ import sys
 import time
 from urllib.parse import quote, urlsplit
 
+from . import figures
 from .errors import SysMedicError
 from .untrusted import pad, terminal
 
 SPARK_SECONDS = 300
-SORTS = {"c": ("cpu_percent", "CPU"), "m": ("memory_percent", "MEM"), "p": ("processes", "PROCS")}
 BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 ASCII_BLOCKS = "_.-=+*#@"
 
@@ -40,7 +40,7 @@ def sparkline(values, width, blocks=BLOCKS):
 
 
 def sort_users(users, key):
-    field = SORTS[key][0]
+    field = figures.sorts()[key].key
     return sorted(users, key=lambda u: (-(u.get(field) or 0), u["username"]))
 
 
@@ -82,22 +82,23 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
                 for row in ended), width))
         return lines
     users = sort_users(frame["users"], sort)
-    marks = {key: ("*" if key == sort else " ") for key in SORTS}
-    lines.append(_fit("Users (%d), sorted by %s - c/m/p: sort, Enter: processes, h: help, q: quit"
-                      % (len(users), SORTS[sort][1]), width))
-    lines.append(_fit("  %-20s %6s%s %6s%s %6s%s" % ("USER", "CPU%", marks["c"], "MEM%", marks["m"], "PROCS",
-                                                     marks["p"]), width))
+    sorts = figures.sorts()
+    lines.append(_fit("Users (%d), sorted by %s - %s: sort, Enter: processes, h: help, q: quit"
+                      % (len(users), sorts[sort].name, "/".join(sorts)), width))
+    shown = figures.FIGURES
+    mark = {figure.key: "*" if figure.sort_key == sort else " " for figure in shown}
+    lines.append(_fit("  %-20s%s" % ("USER", "".join(" " + f.header() + mark[f.key] for f in shown)), width))
     first = max(0, min(selected - body + 1, len(users) - body)) if selected >= body else 0
     for index, row in enumerate(users[first:first + body], first):
         pointer = ">" if index == selected else " "
-        lines.append(_fit("%s %s %6.1f  %6.1f  %6d" % (pointer, pad(row["username"], 20), row.get("cpu_percent") or 0.0,
-                                                        row.get("memory_percent") or 0.0, row["processes"]), width))
+        lines.append(_fit("%s %s%s" % (pointer, pad(row["username"], 20),
+                                       "".join(" " + f.cell(row.get(f.key)) + " " for f in shown)), width))
     return lines
 
 
 HELP = ("SysMedic top - keys",
         "",
-        "  c  m  p       sort users by CPU, memory, processes",
+        "  %-14ssort users by %s" % ("  ".join(figures.sorts()), ", ".join(f.name for f in figures.sorts().values())),
         "  Up  Down      move the selection (it follows its user when the order changes)",
         "  Enter         that user's processes (refreshed with every update)",
         "  Esc  Left     back to the users",
@@ -310,7 +311,7 @@ def _loop(screen, feed, ascii_only):
             helping = True
             continue
         if processes is None:
-            if key in (ord("c"), ord("m"), ord("p")):
+            if 0 <= key < 256 and chr(key) in figures.sorts():
                 sort = chr(key)  # the selection stays on its user
             elif key in (curses.KEY_DOWN, curses.KEY_UP) and users:
                 selected = max(0, min(selected + (1 if key == curses.KEY_DOWN else -1), len(users) - 1))

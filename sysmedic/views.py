@@ -5,6 +5,7 @@ the formats of docs/protocol-decisions.md (percentages to one decimal, uptime, l
 strings).
 """
 
+from . import figures
 from . import formatting as fmt
 
 
@@ -35,11 +36,19 @@ def accounting(snapshot):
 
 
 def user_metrics(users):
-    """The ``get_user_metrics`` list (decision 2: shares of the whole machine)."""
-    return [dict({"username": u.username, "cpu_percent": fmt.pct(u.cpu_percent),
-                  "memory_percent": fmt.pct(u.memory_percent), "processes": u.processes},
-                 **({} if u.rss_percent is None else {"rss_percent": fmt.pct(u.rss_percent)}))
-            for u in users]
+    """The ``get_user_metrics`` list (decision 2: shares of the whole machine): the user's name,
+    then every figure of :data:`~sysmedic.figures.FIGURES` in its order (one left out while
+    unknown where its row says so)."""
+    table = figures.FIGURES
+    rows = []
+    for user in users:
+        row = {"username": user.username}
+        for figure in table:
+            value = figure.of(user)
+            if value is not None or figure.always:
+                row[figure.key] = figure.wire(value)
+        rows.append(row)
+    return rows
 
 
 def alert(record):

@@ -6,11 +6,14 @@ sampler adds every sample to a :class:`HistoryWindow`, and each row holds the av
 maximum over its interval: a peak is never below an alert raised in the same interval.
 
 A user absent from some samples (no process then) counts as 0 in them: the average is over
-the interval, the maximum is their highest sample.
+the interval, the maximum is their highest sample. Every figure of :data:`sysmedic.figures.FIGURES`
+with a ``history`` name is kept: CPU and memory in the row's own columns (schema v1), any
+other in ``UserRow.figures`` (schema v4's ``user_figure_history``).
 """
 
 from typing import NamedTuple, Optional
 
+from .. import figures
 from .status import HEAVY, LIGHT, MEDIUM
 
 SEVERITY = {LIGHT: 0, MEDIUM: 1, HEAVY: 2}
@@ -39,6 +42,7 @@ class UserRow(NamedTuple):
     memory: float
     memory_max: float
     processes: int              # the most at once
+    figures: tuple = ()         # (history name, average, maximum) of every other figure kept (sysmedic.figures)
 
 
 class _Series:
@@ -63,7 +67,8 @@ class HistoryWindow:
     def __init__(self):
         self.samples = 0
         self._system = {name: _Series() for name in ("cpu", "memory", "load1", "network")}
-        self._users = {}
+        self._users = {}  # name -> [[_Series of each figure kept], most processes at once]
+        self._kept = figures.kept()
         self._disk = 0.0
         self._status = LIGHT
 
@@ -77,13 +82,14 @@ class HistoryWindow:
         self._disk = system.disk_usage
         if SEVERITY.get(status, 0) >= SEVERITY.get(self._status, 0):
             self._status = status
+        kept = self._kept
         for user in users:
             entry = self._users.get(user.username)
             if entry is None:
-                entry = self._users[user.username] = [_Series(), _Series(), 0]
-            entry[0].add(user.cpu_percent)
-            entry[1].add(user.memory_percent)
-            entry[2] = max(entry[2], user.processes)
+                entry = self._users[user.username] = [[_Series() for _ in kept], 0]
+            for series, figure in zip(entry[0], kept):
+                series.add(figure.of(user))
+            entry[1] = max(entry[1], user.processes)
 
     def rows(self, time):
         """``(SystemRow, [UserRow])`` for the samples so far, stamped ``time``; None if none."""
@@ -93,7 +99,11 @@ class HistoryWindow:
         system = SystemRow(time, series["cpu"].average(), series["cpu"].peak, series["memory"].average(),
                            series["memory"].peak, self._disk, series["load1"].average(), series["load1"].peak,
                            series["network"].average(), series["network"].peak, self._status, n)
-        users = [UserRow(time, name, cpu.average(n) if cpu.count else None, cpu.peak, memory.average(n) or 0.0,
-                         memory.peak or 0.0, processes)
-                 for name, (cpu, memory, processes) in sorted(self._users.items())]
+        users = []
+        for name, (series, processes) in sorted(self._users.items()):
+            found = {figure.history: (kept.average(n) if kept.count else None, kept.peak)
+                     for figure, kept in zip(self._kept, series)}
+            (cpu, cpu_max), (memory, memory_max) = found.pop("cpu"), found.pop("memory")
+            users.append(UserRow(time, name, cpu, cpu_max, memory or 0.0, memory_max or 0.0, processes,
+                                 tuple((key, average, peak) for key, (average, peak) in found.items())))
         return system, users

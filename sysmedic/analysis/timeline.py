@@ -25,9 +25,12 @@ from array import array
 from itertools import accumulate
 from operator import itemgetter, sub
 
+from .. import figures
+
 SYSTEM = ("cpu", "memory", "load", "network")
-PER_USER = ("cpu", "memory")
-SCALE = {"cpu": 10, "memory": 10, "load": 100, "network": 1}  # stored units per unit shown
+PER_USER = tuple(figure.history for figure in figures.kept())  # ("cpu", "memory"), and any figure row kept
+SCALE = dict({"cpu": 10, "memory": 10, "load": 100, "network": 1},  # stored units per unit shown
+             **{figure.history: figure.history_scale for figure in figures.kept()})
 UNKNOWN = -1  # a system value not measured in that sample (every value is 0 or more)
 NO_PEAK = -1  # a bucket without known values: its maximum (every value is 0 or more)
 NAN = float("nan")
@@ -116,7 +119,7 @@ class Timeline:
         self._times = array("d", [NAN]) * self.capacity
         self._system = {name: array("q" if name == "network" else "i", [UNKNOWN]) * self.capacity
                         for name in SYSTEM}
-        self._users = {}  # name -> (cpu array, memory array)
+        self._users = {}  # name -> (an array per PER_USER figure)
         self._last = {}  # name -> the number of the last sample in which the user had a process
         self._total = {name: array("i", [0]) * self.capacity for name in PER_USER}
         self._next = 0  # the slot the next point goes to
@@ -133,26 +136,30 @@ class Timeline:
                 self._levels.append(level)
 
     def add(self, when, cpu, memory, load, network, users):
-        """One sample: ``users`` is ``(name, cpu %, memory %)`` for each user, by CPU descending."""
+        """One sample: ``users`` is ``(name, value of each PER_USER figure...)`` for each user
+        (``(name, cpu %, memory %)`` for the built-in two), by CPU descending."""
+        scales = [SCALE[name] for name in PER_USER]
         with self._lock:
             slot = self._next
             self._times[slot] = when
             for name, value in zip(SYSTEM, (cpu, memory, load, network)):
                 self._system[name][slot] = _scaled(value, SCALE[name])
             for series in self._users.values():
-                series[0][slot] = series[1][slot] = 0
-            total_cpu = total_memory = 0
-            for name, user_cpu, user_memory in users:
-                user_cpu, user_memory = _share(user_cpu, SCALE["cpu"]), _share(user_memory, SCALE["memory"])
-                total_cpu += user_cpu
-                total_memory += user_memory
+                for values in series:
+                    values[slot] = 0
+            totals = [0] * len(PER_USER)
+            for entry in users:
+                name = entry[0]
+                shown = [_share(value, scale) for value, scale in zip(entry[1:], scales)]
+                for index, value in enumerate(shown):
+                    totals[index] += value
                 series = self._users.get(name) or self._admit(name)
                 if series is not None:
-                    series[0][slot] = user_cpu
-                    series[1][slot] = user_memory
+                    for values, value in zip(series, shown):
+                        values[slot] = value
                     self._last[name] = self._added
-            self._total["cpu"][slot] = total_cpu
-            self._total["memory"][slot] = total_memory
+            for name, total in zip(PER_USER, totals):
+                self._total[name][slot] = total
             for level in self._levels:
                 self._fold(level, when, slot)
             self._next = (slot + 1) % self.capacity
@@ -167,9 +174,9 @@ class Timeline:
             level.put(at, ("system", name), values[slot])
         for name, values in self._total.items():
             level.put(at, ("total", name), values[slot])
-        for name, (cpu, memory) in self._users.items():
-            level.put(at, (name, "cpu"), cpu[slot])
-            level.put(at, (name, "memory"), memory[slot])
+        for name, series in self._users.items():
+            for metric, values in zip(PER_USER, series):
+                level.put(at, (name, metric), values[slot])
 
     def _admit(self, name):
         """Series for a new user, reusing those of a user with nothing left in the timeline;
@@ -185,7 +192,7 @@ class Timeline:
                     level.series[(name, metric)] = level.series.pop((gone, metric))
                     level.clear((name, metric))
         else:
-            series = (array("i", [0]) * self.capacity, array("i", [0]) * self.capacity)
+            series = tuple(array("i", [0]) * self.capacity for _ in PER_USER)
             for level in self._levels:
                 for metric in PER_USER:
                     level.add_series((name, metric))
@@ -238,8 +245,8 @@ class Timeline:
     def window(self, since, until):
         """The points with ``since <= time < until``, oldest first, copied: ``(times, system,
         users, total)`` where ``system`` maps each of :data:`SYSTEM` to values (in :data:`SCALE`
-        units, :data:`UNKNOWN` where not measured), ``users`` a name to ``(cpu values, memory
-        values)`` for the users with a process in the window (using nothing counts), and
+        units, :data:`UNKNOWN` where not measured), ``users`` a name to its values of each of
+        :data:`PER_USER` for the users with a process in the window (using nothing counts), and
         ``total`` each of :data:`PER_USER` to every user's sum."""
         with self._lock:
             start = (self._next - self.count) % self.capacity
@@ -261,7 +268,7 @@ class Timeline:
                     return array(values.typecode, gather(ordered(values), keep))
             first = self._added - self.count + (keep[0] if keep else self.count)  # its number
             system = {name: chosen(values) for name, values in self._system.items()}
-            users = {name: (chosen(cpu), chosen(memory)) for name, (cpu, memory) in self._users.items()
+            users = {name: tuple(chosen(values) for values in series) for name, series in self._users.items()
                      if self._last[name] >= first}
             total = {name: chosen(values) for name, values in self._total.items()}
         return [times[i] for i in keep], system, users, total

@@ -26,6 +26,7 @@ import pwd
 import time
 from typing import NamedTuple
 
+from .. import figures
 from .records import ProcessWindow, Snapshot, SystemMetrics, UserUsage
 from .visibility import Coverage
 
@@ -148,6 +149,7 @@ class Accountant:
             for uid, used in user_ticks.items():
                 if used > 0 and uid not in count:
                     count[uid], rss[uid] = 0, 0
+        extras = [(figure.key, None if window is None else figure.collect(window)) for figure in figures.collected()]
         users = []
         for uid, processes in count.items():
             cpu = None
@@ -155,7 +157,8 @@ class Accountant:
                 cpu = min(100.0, 100.0 * user_ticks.get(uid, 0) / span) if span > 0 else 0.0
             rss_percent = min(100.0, 100.0 * rss[uid] * raw.rss_unit / mem_total)
             share = rss_percent if memory is None else min(100.0, 100.0 * memory.get(uid, 0) / mem_total)
-            users.append(UserUsage(self._names(uid), uid, cpu, share, processes, rss_percent))
+            extra = {key: found.get(uid) if found else None for key, found in extras} if extras else None
+            users.append(UserUsage(self._names(uid), uid, cpu, share, processes, rss_percent, extra))
         users.sort(key=lambda u: (u.cpu_percent or 0.0, u.memory_percent, u.username), reverse=True)
         system = SystemMetrics(
             cpu_usage=cpu_usage, cpu_cores=raw.cpu_cores,

@@ -7,7 +7,7 @@ Snapshot and swaps the reference (docs/architecture.md #3).
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 class ProcRow(NamedTuple):
     """One process in a RawSample, in the source's units.
@@ -73,6 +73,7 @@ class UserUsage:
     memory_percent: float           # PSS (else RSS) over MemTotal
     processes: int
     rss_percent: Optional[float] = None  # RSS over MemTotal (shared pages once per process)
+    extra: Optional[Mapping[str, Optional[float]]] = None  # the figures with collectors of their own (sysmedic.figures)
 
 
 @dataclass(frozen=True)

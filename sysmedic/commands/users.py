@@ -3,6 +3,7 @@ running daemon (the figures of its last sample)."""
 
 import sys
 
+from .. import figures
 from ..daemon import control, process
 from ..errors import UsageError
 from ..processes import MAX_LIMIT, describe_ended
@@ -26,11 +27,11 @@ def run(args, home):
         if args["--json"]:
             print_json(data)
             return 0
-        sys.stdout.write("%-20s %7s %7s %7s %9s\n" % ("USER", "CPU%", "MEM%", "RSS%", "PROCESSES"))
+        shown = figures.FIGURES
+        sys.stdout.write("%-20s %s\n" % ("USER", " ".join(figure.header() for figure in shown)))
         for row in data["users"]:
-            sys.stdout.write("%s %7.1f %7.1f %7s %9d\n" % (
-                pad(row["username"], 20), row["cpu_percent"] or 0.0, row["memory_percent"],
-                "-" if row.get("rss_percent") is None else "%.1f" % row["rss_percent"], row["processes"]))
+            sys.stdout.write("%s %s\n" % (pad(row["username"], 20),
+                                           " ".join(figure.cell(row.get(figure.key)) for figure in shown)))
         return 0
     data = control.call(home, "user-processes", username=user, limit=limit or 10)
     if args["--json"]:

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 
+from .. import figures
 from ..analysis.alerts import diff
 from ..analysis.assess import assess
 from ..analysis.history import HistoryWindow
@@ -78,9 +79,9 @@ class Sampler:
         assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
         users = tuple(visible_users(snapshot.users, config.filtering))
         if self._timeline is not None:  # before the State is seen: get_history has this sample
-            system = snapshot.system
+            system, kept = snapshot.system, figures.kept()
             self._timeline.add(snapshot.time, system.cpu_usage, system.memory_usage, system.load_avg[0],
-                               system.network_rate, [(u.username, u.cpu_percent, u.memory_percent) for u in users])
+                               system.network_rate, [(u.username,) + tuple(f.of(u) for f in kept) for u in users])
         state = State(snapshot, assessment, users, config, None, self._system_name, self._version,
                       history=self._answer_history)
         self.user_cpu.add(snapshot, users)  # before the State is seen: a scrape matches get_user_metrics

@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from .. import figures
 from ..errors import NotFound, StorageError
 from ..home import not_a_link, open_in_home
 from ..resources import read_text
 
 DATABASE_FILE = "sysmedic.db"
 MAX_ALERT_ID = (1 << 63) - 1  # SQLite's largest rowid: a larger id cannot exist (nor be bound)
-MIGRATIONS = {1: "schema_v1.sql", 2: "schema_v2.sql", 3: "schema_v3.sql"}
+MIGRATIONS = {1: "schema_v1.sql", 2: "schema_v2.sql", 3: "schema_v3.sql", 4: "schema_v4.sql"}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -334,7 +335,11 @@ class Storage:
                            " load1, load1_max, network, network_max, status, samples)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tuple(system))
             cursor.executemany("INSERT OR REPLACE INTO user_history (time, username, cpu, cpu_max, memory,"
-                               " memory_max, processes) VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(u) for u in users])
+                               " memory_max, processes) VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(u)[:7] for u in users])
+            others = [(u.time, u.username) + found for u in users for found in u.figures]
+            if others:
+                cursor.executemany("INSERT OR REPLACE INTO user_figure_history (time, username, figure, value, peak)"
+                                   " VALUES (?, ?, ?, ?, ?)", others)
             _roll_up(cursor, system[0])
         self._write(insert)
 
@@ -344,6 +349,8 @@ class Storage:
         def delete(cursor):
             deleted = cursor.execute("DELETE FROM system_history WHERE time < ?", (before,)).rowcount
             deleted += cursor.execute("DELETE FROM user_history WHERE time < ?", (before,)).rowcount
+            deleted += cursor.execute("DELETE FROM user_figure_history WHERE time < ?", (before,)).rowcount
+            cursor.execute("DELETE FROM user_figure_history_hourly WHERE time < ?", (before,))
             cursor.execute("DELETE FROM system_history_hourly WHERE time < ?", (before,))
             cursor.execute("DELETE FROM user_history_hourly WHERE time < ?", (before,))
             deleted += cursor.execute("DELETE FROM alerts WHERE resolved_at IS NOT NULL AND resolved_at < ?",
@@ -414,6 +421,10 @@ def _roll_up(cursor, time_):
         cursor.execute(
             "INSERT INTO user_history_hourly SELECT ?, username, SUM(cpu), MAX(cpu_max), SUM(memory), MAX(memory_max)"
             " FROM user_history WHERE time >= ? AND time < ? GROUP BY username", (start, start, end))
+        cursor.execute("DELETE FROM user_figure_history_hourly WHERE time = ?", (start,))
+        cursor.execute(
+            "INSERT INTO user_figure_history_hourly SELECT ?, username, figure, SUM(value), MAX(peak)"
+            " FROM user_figure_history WHERE time >= ? AND time < ? GROUP BY username, figure", (start, start, end))
 
 
 def _reader(path):
@@ -461,6 +472,10 @@ _SYSTEM_HOURS = (
 _USER_MINUTES = "SELECT time, username, cpu, cpu_max, memory, memory_max FROM user_history"
 _USER_HOURS = ("SELECT time, username, cpu, cpu_max, memory, memory_max FROM user_history_hourly"
                " WHERE time >= :lo AND time < :hi")
+_FIGURE_MINUTES = "SELECT time, username, figure, value, peak FROM user_figure_history"
+_FIGURE_HOURS = ("SELECT time, username, figure, value, peak FROM user_figure_history_hourly"
+                 " WHERE time >= :lo AND time < :hi")
+COLUMNED = ("cpu", "memory")  # the figures with columns of their own in user_history (schema v1)
 
 
 def _rows(minutes, hours, hourly):
@@ -483,6 +498,38 @@ def _hourly_range(db, since, until, step):
         return since, since
     hi = min((until // HOUR) * HOUR, rolled + HOUR)
     return since, max(since, hi)
+
+
+def _add_figures(db, kept, rows, args, names, intervals, per_user, others):
+    """Widen ``per_user``'s and ``others``' tuples (the two figures of :data:`COLUMNED`) to
+    every figure ``kept``, in its order, from ``user_figure_history``: a bucket's average is over
+    its intervals, as for the columns."""
+    extra = [name for name in kept if name not in COLUMNED]
+    args = dict(args, **{"f%d" % index: name for index, name in enumerate(extra)})
+    wanted = ",".join(":f%d" % index for index in range(len(extra)))
+    found, found_others = {}, {}
+    for b, name, figure, value, peak in db.execute(
+            "SELECT %s AS b, username, figure, SUM(value), MAX(peak) FROM (%s) WHERE username IN (%s)"
+            " AND figure IN (%s) GROUP BY b, username, figure" % (_BUCKET, rows, names, wanted), args):
+        count = intervals.get(b)
+        if count:
+            found[(name, b, figure)] = (None if value is None else value / count, peak)
+    if others is not None:
+        for b, figure, value in db.execute(
+                "SELECT %s AS b, figure, SUM(value) FROM (%s) WHERE username NOT IN (%s) AND figure IN (%s)"
+                " GROUP BY b, figure" % (_BUCKET, rows, names, wanted), args):
+            count = intervals.get(b)
+            if count:
+                found_others[(b, figure)] = (value or 0.0) / count
+    for name, buckets in per_user.items():
+        for b, columns in buckets.items():
+            known = {"cpu": columns[0:2], "memory": columns[2:4]}
+            buckets[b] = sum((known.get(figure) or found.get((name, b, figure), (None, None)) for figure in kept), ())
+    if others is not None:
+        for b, columns in others.items():
+            known = {"cpu": columns[0], "memory": columns[1]}
+            others[b] = tuple(known[figure] if figure in known else found_others.get((b, figure), 0.0)
+                              for figure in kept)
 
 
 def history_buckets(path, since, until, step, users=None, cancelled=None, top=10):
@@ -540,6 +587,10 @@ def history_buckets(path, since, until, step, users=None, cancelled=None, top=10
                 count = intervals.get(b)
                 if count:
                     others[b] = ((cpu or 0.0) / count, (memory or 0.0) / count)
+        kept = [figure.history for figure in figures.kept()]
+        if kept != list(COLUMNED):
+            _add_figures(db, kept, _rows(_FIGURE_MINUTES, _FIGURE_HOURS, hi > lo), args, names, intervals,
+                         per_user, others if users is None else None)
         return {"system": system, "users": per_user, "others": others, "rank": rank}
     except sqlite3.OperationalError as err:
         if cancelled is not None and cancelled():

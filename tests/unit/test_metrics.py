@@ -17,10 +17,10 @@ def test_user_cpu_seconds_only_grow_and_the_named_set_is_bounded_and_sticky():
     counters = UserCounters(max_users=2)
     counters.add(snap([UserUsage("a", 1, 50.0, 1.0, 1), UserUsage("b", 2, 10.0, 1.0, 1),
                        UserUsage("c", 3, 5.0, 1.0, 1)]))
-    named, other = counters.view
+    named, other = counters.view["cpu_percent"]
     assert named == (("a", 5.0), ("b", 1.0)) and other == 0.5  # 50% of 2 cores for 5 s = 5 s
     counters.add(snap([UserUsage("c", 3, 90.0, 1.0, 1)]))  # c is busiest now, but the set is full
-    named, other = counters.view
+    named, other = counters.view["cpu_percent"]
     assert named == (("a", 5.0), ("b", 1.0)) and other == 0.5 + 9.0
 
 

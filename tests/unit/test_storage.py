@@ -161,7 +161,7 @@ def test_a_database_made_by_the_first_release_migrates_in_place(tmp_path):
     shutil.copy(os.path.join(os.path.dirname(__file__), "..", "fixtures", "sysmedic-v1.db"), path)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
     with Storage(path) as store:
-        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         alerts = {a.cause: a for a in store.alerts()}
         assert set(alerts) == {"system:cpu", "user:alice:cpu"}
         cpu = alerts["system:cpu"]

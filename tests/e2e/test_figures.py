@@ -1,0 +1,129 @@
+"""A per-user figure is one row (issue 23): a copy of the package with one throw-away figure
+appended to ``sysmedic/figures.py``, and nothing else changed, shows that figure in
+``get_user_metrics``, ``/metrics`` (promtool-clean), the per-minute history rows in SQLite and
+``get_history`` (from memory, and from the database a previous run wrote), ``sysmedic users
+--json`` and ``sysmedic top --once``.
+
+The figure counts a user's processes in the window's second reading, from the process table:
+the same number the accountant gives as ``processes``, so the two must agree user by user."""
+
+import filecmp
+import json
+import os
+import pwd
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+from ..conftest import ROOT
+from .harness import Client, http_get, wait_for
+from .test_history import ask
+
+ROW = '''
+
+def _counted_again(window):
+    """Throw-away (tests/e2e/test_figures.py): each user's processes in the window's second reading."""
+    found = {}
+    for row in window.after.processes.values():
+        found[row.uid] = found.get(row.uid, 0) + 1
+    return found
+
+
+FIGURES.append(Figure("counted_again", "", COUNT, "AGAIN", 6, "%d",
+                      Prometheus("sysmedic_user_counted_again", "gauge", "Test: a user's processes, counted again."),
+                      history="counted_again", digits=0, collect=_counted_again))
+'''
+
+FAST = {"monitoring": {"update_interval": 0.2, "monitoring_interval": 1}}
+
+
+def copy_with_a_figure(where):
+    """The package and bin/ copied to ``where``, ``ROW`` appended to the copy's figures.py."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(os.path.join(ROOT, "sysmedic"), os.path.join(where, "sysmedic"), ignore=ignore)
+    shutil.copytree(os.path.join(ROOT, "bin"), os.path.join(where, "bin"), ignore=ignore)
+    with open(os.path.join(where, "sysmedic", "figures.py"), "a") as handle:
+        handle.write(ROW)
+    changed = []
+
+    def compare(found):
+        changed.extend(os.path.relpath(os.path.join(found.left, name), where) for name in found.diff_files)
+        for sub in found.subdirs.values():
+            compare(sub)
+    compare(filecmp.dircmp(os.path.join(where, "sysmedic"), os.path.join(ROOT, "sysmedic"),
+                           ignore=["__pycache__"]))
+    assert changed == ["sysmedic/figures.py"], changed  # one file: the row and its collector function
+    return [sys.executable, os.path.join(where, "bin", "sysmedic")]
+
+
+def run(command, home, *args):
+    result = subprocess.run(command + list(args), env=dict(os.environ, SYSMEDIC_HOME=home), capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def figure_rows(home):
+    with sqlite3.connect(os.path.join(home, "sysmedic.db")) as db:
+        return db.execute("SELECT username, value, peak FROM user_figure_history WHERE figure = 'counted_again'"
+                          " AND value > 0").fetchall()
+
+
+def test_one_figure_row_reaches_every_layer(make_daemon, tmp_path):
+    command = copy_with_a_figure(str(tmp_path / "copy"))
+    me = pwd.getpwuid(os.getuid()).pw_name
+    home = str(tmp_path / "home")
+    first = make_daemon(home=home, config=FAST, websocket={"metrics": True}, start=False).start(
+        command=command + ["daemon", "run"])
+    client = Client(first.ws_url())
+    client.next("system_update")
+    client.next("system_update")
+
+    # get_user_metrics: the figure beside the built-in ones, equal to processes user by user
+    users = client.ask("get_user_metrics")
+    assert list(users[0])[:4] == ["username", "cpu_percent", "memory_percent", "processes"]  # the spec's order
+    counted = {row["username"]: row for row in users if row["processes"]}
+    assert me in counted and all(row["counted_again"] == row["processes"] for row in counted.values()), users
+
+    # /metrics: a family of its own, and promtool finds nothing wrong
+    def mine_scraped(body):
+        return [int(line.split()[-1]) for line in body.splitlines()
+                if line.startswith('sysmedic_user_counted_again{user="%s"} ' % me)]
+    wait_for(lambda: mine_scraped(http_get(first.url("/metrics"))[2].decode()), 15, what="the figure in /metrics")
+    body = http_get(first.url("/metrics"))[2].decode()
+    assert '# TYPE sysmedic_user_counted_again gauge' in body and mine_scraped(body)[0] >= 1, body
+    if shutil.which("promtool"):
+        checked = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True,
+                                 timeout=30)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # get_history from memory
+    recent = ask(client, {"since": 3, "metrics": ["user_counted_again", "user_cpu"]})["data"]
+    assert recent["source"] == "memory"
+    mine = [v for v in recent["users"][me]["counted_again"]["avg"] if v is not None]
+    assert mine and all(v >= 1 for v in mine), recent["users"][me]
+    assert set(recent["others"]) == {"counted_again", "cpu"}
+
+    # the CLI: users --json and top --once
+    listed = json.loads(run(command, home, "users", "--json"))["users"]
+    assert all("counted_again" in row for row in listed if row["processes"]), listed
+    screen = run(command, home, "top", "--once")
+    header = next(line for line in screen.splitlines() if line.strip().startswith("USER"))
+    assert header.split()[-1].rstrip("*") == "AGAIN", screen
+    mine_line = next(line for line in screen.splitlines() if line.split()[:1] == [me] or line[2:].startswith(me + " "))
+    assert mine_line.split()[-1].isdigit() and int(mine_line.split()[-1]) >= 1, screen
+
+    # the per-minute rows in SQLite, and get_history of a later run reading them back
+    wait_for(lambda: any(name == me for name, _, _ in figure_rows(home)), 15, what="history rows of the figure")
+    client.ws.close()
+    assert first.terminate() == 0
+    second = make_daemon(home=home, config=FAST, start=False).start(command=command + ["daemon", "run"])
+    client = Client(second.ws_url())
+    started = client.next("system_update")["data"]["sample_time"]
+    answer = ask(client, {"since": 3600, "step": 1, "metrics": ["user_counted_again"]})["data"]
+    assert "database" in answer["source"], answer["source"]
+    earlier = [v for t, v in zip(answer["timestamps"], answer["users"][me]["counted_again"]["avg"])
+               if t < started - 2 and v is not None]
+    assert earlier and all(v > 0 for v in earlier), answer["users"][me]
+    client.ws.close()
