@@ -238,9 +238,11 @@ def _argv(value):
     return argv
 
 
-def option(default, convert, help, secret=False):
-    """Declare one option: its default, converter and one-line help."""
-    return field(default=default, metadata={"convert": convert, "help": help, "secret": secret})
+def option(default, convert, help, secret=False, restart=False):
+    """Declare one option: its default, converter and one-line help; ``restart``: a running
+    daemon takes it only when it starts again (every other option applies live, on ``config
+    set`` and on SIGHUP)."""
+    return field(default=default, metadata={"convert": convert, "help": help, "secret": secret, "restart": restart})
 
 
 def severities_option():
@@ -275,7 +277,8 @@ class Monitoring:
     collector: str = option("auto", _choice("auto", "procfs", "psutil"), "metrics backend: auto, procfs or psutil")
     exit_records: bool = option(True, _boolean, "as root, count per-user CPU exactly from the kernel's exit records")
     pss_interval: float = option(60.0, _duration(1, shortest=1.0), "seconds between reads of each process's PSS (memory shared pages split)")
-    history_memory: float = option(3600.0, _duration(60, shortest=60.0), "minutes of samples kept in memory for get_history (20,000 at most; at start)")
+    history_memory: float = option(3600.0, _duration(60, shortest=60.0), "minutes of samples kept in memory for get_history (20,000 at most)",
+                                   restart=True)
 
 
 @dataclass(frozen=True)
@@ -629,6 +632,18 @@ def update_websocket(home, **changes):
     return settings
 
 
+def at_restart(dotted_key):
+    """Whether a running daemon takes the option ``section.name`` only when it starts again."""
+    section, _, name = dotted_key.rpartition(".")
+    cls = SECTIONS.get(section)
+    if cls is None:
+        return False
+    return {f.name: f for f in dataclasses.fields(cls)}[name].metadata["restart"]
+
+
+RESTART_NOTE = " (at restart)"
+
+
 def show(dotted_key, value):
     """``value`` of ``section.name`` (or ``users.<name>.<key>``) as ``config show`` prints it."""
     section, _, name = dotted_key.rpartition(".")
@@ -644,7 +659,8 @@ def describe(obj):
     for section in SECTIONS:
         values = getattr(obj, section)
         for f in dataclasses.fields(values):
-            rows.append(("%s.%s" % (section, f.name), shown_value(f, getattr(values, f.name)), f.metadata["help"]))
+            rows.append(("%s.%s" % (section, f.name), shown_value(f, getattr(values, f.name)),
+                         f.metadata["help"] + (RESTART_NOTE if f.metadata["restart"] else "")))
     for name, limits in sorted(obj.users.items()):
         for f in dataclasses.fields(limits):
             rows.append(("users.%s.%s" % (name, f.name), getattr(limits, f.name), f.metadata["help"]))

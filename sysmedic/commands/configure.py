@@ -41,7 +41,7 @@ def run(args, home):
         key, value = configuration.set_option(home, args["<key>"], args["<value>"])
     sys.stdout.write("%s = %s (saved to %s)\n" % (key, configuration.show(key, value),
                                                  os.path.join(home, configuration.CONFIG_FILE)))
-    return apply_to_daemon(home)
+    return apply_to_daemon(home, configuration.at_restart(key))
 
 
 def _known_user(name):
@@ -56,8 +56,9 @@ def _known_user(name):
                             % (name, name))
 
 
-def apply_to_daemon(home):
-    """Tell a running daemon to re-read config.json; print what happened; the exit status."""
+def apply_to_daemon(home, at_restart=False):
+    """Tell a running daemon to re-read config.json; print what happened (``at_restart``: the
+    option set is one a running daemon takes only when it starts again); the exit status."""
     if process.status(home) is None:
         sys.stdout.write("The daemon is not running; it will use this when it starts.\n")
         return 0
@@ -67,5 +68,9 @@ def apply_to_daemon(home):
         sys.stderr.write("sysmedic: saved, but the running daemon did not apply it: %s\n"
                          "Restart it with: sysmedic daemon stop && sysmedic daemon start\n" % err)
         return 1
-    sys.stdout.write("Applied to the running daemon (pid %d).\n" % info["pid"])
+    if at_restart:
+        sys.stdout.write("Saved; the running daemon (pid %d) takes it when it restarts: "
+                         "sysmedic daemon stop && sysmedic daemon start\n" % info["pid"])
+    else:
+        sys.stdout.write("Applied to the running daemon (pid %d).\n" % info["pid"])
     return 0

@@ -105,6 +105,7 @@ class Daemon:
         self.threads = Threads(self.stop, on_failure=self._thread_failed)
         self.control = None
         self.exits = None
+        self._collection_lock = threading.Lock()  # config-apply (control) and reload (main) may race
         self.listeners = None
         self._bound = None
         self.started = time.time()
@@ -153,10 +154,9 @@ class Daemon:
         self.listeners = Listeners(self._make_server, self.registry, load_tls=self._load_tls)
         # The port first: a daemon that cannot serve must not store anything (issue 8, defect 5).
         bound = self._bound = self.listeners.bind(websocket) if websocket.enabled else None
-        kind = self.settings.config.monitoring.collector
-        exits = self.exits = self._exit_listener(kind)
-        collector = make_collector(kind, exits=exits,
-                                   pss_every=lambda: self.settings.config.monitoring.pss_interval)
+        self._collecting = self._collection()
+        exits = self.exits = self._exit_listener(self._collecting[0])
+        collector = self._collector(exits)
         path = database_path(self.home)
         corrupt = set_aside_if_corrupt(path)
         if corrupt:
@@ -190,7 +190,7 @@ class Daemon:
         self.controls = ControlCommands(self.settings, self.listeners, self.secret, self.registry, self.shared,
                                         self.writer, self.health, self.threads, stop=self._request_stop,
                                         reload=lambda: self._poke(signal.SIGHUP), started=self.started,
-                                        applied=self._start_notifiers)
+                                        applied=self._applied)
         self.threads.start("storage-writer", self.writer.run)
         self.sampler.prime(self.stop)
         # The control socket exists before the listener answers /health, so whoever sees the
@@ -215,6 +215,43 @@ class Daemon:
         log.info("per-user CPU: exact, from the kernel's exit records (taskstats)")
         self.threads.start("exit-records", listener.run)
         return listener
+
+    def _collection(self):
+        """What config.json asks the collection to be: ``(collector, exit_records)``."""
+        monitoring = self.settings.config.monitoring
+        return monitoring.collector, monitoring.exit_records
+
+    def _collector(self, exits):
+        return make_collector(self.settings.config.monitoring.collector, exits=exits,
+                              pss_every=lambda: self.settings.config.monitoring.pss_interval)
+
+    def _apply_collection(self):
+        """A changed ``collector`` or ``exit_records`` applies live (issue 23: ``config set``
+        said it did while /health showed the old one until a restart): a new collector, with
+        exit records or without, takes over at the sampler's next tick, and the old exit
+        listener is closed once out of use. A collector that cannot run here keeps the old."""
+        with self._collection_lock:
+            wanted = self._collection()
+            if wanted == self._collecting:
+                return
+            try:
+                self._collector(None)  # can it run here? (building one reads nothing yet)
+            except SysMedicError as err:
+                log.error("collector %s cannot run here, keeping the one running: %s", wanted[0], err)
+                return
+            old = self.exits
+            if old is not None:
+                self.threads.retire("exit-records")  # its end is on purpose, not a failure
+            exits = self._exit_listener(wanted[0])
+            self.exits, self._collecting = exits, wanted
+            self.sampler.use(self._collector(exits), retired=(lambda: old.close()) if old is not None else (lambda: None))
+            log.info("collection changed: collector %s, exit records %s", wanted[0],
+                     "on" if exits is not None else "off")
+
+    def _applied(self):
+        """What a changed config.json starts or replaces in a running daemon."""
+        self._start_notifiers()
+        self._apply_collection()
 
     def _notifiers(self):
         """Where alerts go (see :mod:`sysmedic.notify`)."""
@@ -326,7 +363,7 @@ class Daemon:
             self.settings.reload_config()
             self.settings.forget_hosts()
             self.listeners.apply(self.settings.websocket())
-            self._start_notifiers()
+            self._applied()
             log.info("configuration reloaded")
         except SysMedicError as err:
             log.error("reload failed, keeping the running configuration: %s", err)

@@ -42,6 +42,7 @@ class Sampler:
                  active_causes=(), monotonic=time.monotonic, heartbeat=None, heartbeat_every=None, max_users=50,
                  timeline=None, history=None, after_sample=None):
         self._collector = collector
+        self._next = None  # (collector, retired) to switch to at the next tick
         self._config = config
         self._shared = shared
         self._writer = writer
@@ -67,6 +68,15 @@ class Sampler:
         self.last_collect_ms = None
         self.errors = 0
 
+    def use(self, collector, retired=lambda: None):
+        """Sample from ``collector`` from the next tick on (the daemon applies a changed
+        ``collector`` or ``exit_records`` this way): that tick takes its baseline, so the one
+        after has rates; ``retired()`` is then called, once the old collector is out of use."""
+        pending = self._next
+        if pending is not None:  # one not used yet: retired with the one in use
+            retired = _both(pending[1], retired)
+        self._next = (collector, retired)
+
     def prime(self, stop):
         """Take the baseline sample, wait briefly, publish the first real State."""
         self._collector.sample()
@@ -74,6 +84,11 @@ class Sampler:
         self.step()
 
     def step(self):
+        if self._next is not None:
+            (self._collector, retired), self._next = self._next, None
+            retired()
+            self._collector.sample()  # the new collector's baseline: rates from the next tick
+            return
         config = self._config()
         snapshot = self._collector.sample()
         assessment, self._tracker = assess(snapshot, config, self._tracker, snapshot.time)
@@ -149,6 +164,13 @@ class Sampler:
                 self._heartbeat()
             elif stop.wait(remaining):
                 return True
+
+
+def _both(first, second):
+    def both():
+        first()
+        second()
+    return both
 
 
 def raise_priority(nice=SAMPLER_NICE):

@@ -55,12 +55,20 @@ class Threads:
             if self._on_failure is not None:
                 self._on_failure(name)
             return
-        if not self._stop.is_set():
+        with self._lock:
+            retired = self._threads.get(name) is not threading.current_thread()
+        if not self._stop.is_set() and not retired:
             with self._lock:
                 self._failed.add(name)
             log.error("thread %s ended before the daemon stopped; the daemon is degraded", name)
             if self._on_failure is not None:
                 self._on_failure(name)
+
+    def retire(self, name):
+        """Forget the thread ``name``: it is being ended on purpose (a part replaced while the
+        daemon runs), so its end is no failure; a new thread may take the name."""
+        with self._lock:
+            self._threads.pop(name, None)
 
     def states(self):
         """Thread name -> ``running``, ``stopped`` or ``failed``."""

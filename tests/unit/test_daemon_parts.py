@@ -272,6 +272,34 @@ def test_threads_that_end_on_stop_are_stopped_not_failed():
     assert threads.join("waiter", 5) and threads.states() == {"waiter": "stopped"} and threads.failed() == []
 
 
+def test_a_retired_thread_ends_without_failing_and_its_name_serves_the_next():
+    """Issue 23: exit records turned off live end their listener's thread on purpose."""
+    stop, leave = threading.Event(), threading.Event()
+    failures = []
+    threads = Threads(stop, on_failure=failures.append)
+    old = threads.start("exit-records", lambda stop: leave.wait())
+    threads.retire("exit-records")
+    new = threads.start("exit-records", lambda stop: stop.wait())
+    leave.set()
+    old.join(5)
+    assert failures == [] and threads.states() == {"exit-records": "running"} and new.is_alive()
+    stop.set()
+
+
+def test_a_new_collector_takes_its_baseline_at_the_next_tick_and_the_old_ones_are_retired():
+    sampler, parts = make_sampler([snapshot(cpu=1.0)])
+    sampler.step()
+    retired = []
+    first, second = FakeCollector([snapshot(cpu=2.0)] * 3), FakeCollector([snapshot(cpu=3.0)] * 3)
+    sampler.use(first, retired=lambda: retired.append("old"))
+    sampler.use(second, retired=lambda: retired.append("first"))  # before a tick: the first is never used
+    published = len(parts["broadcaster"].published)
+    sampler.step()  # the baseline: nothing published
+    assert retired == ["old", "first"] and len(parts["broadcaster"].published) == published
+    sampler.step()
+    assert parts["shared"].state().snapshot.system.cpu_usage == 3.0
+
+
 # -- the broadcaster ------------------------------------------------------------------------------
 
 class FakeConn:
