@@ -20,10 +20,20 @@ from ..conftest import ROOT
 SYSMEDIC = [sys.executable, "-m", "sysmedic"]
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now and never handed out before in this run (a daemon given one earlier may
+    not have bound it yet); a daemon that still loses it to another process is moved
+    (:meth:`Daemon.start`)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
@@ -114,6 +124,7 @@ class Daemon:
 
     def __init__(self, home, port=None, config=None, websocket=None):
         self.home = home
+        self._chosen_port = port is None  # ours to change when another process takes it first
         self.port = port or free_port()
         ws = {"port": self.port, "enabled": True, "host": "127.0.0.1"}
         ws.update(websocket or {})
@@ -132,11 +143,34 @@ class Daemon:
         def limit():
             if max_fds is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
-        self.proc = subprocess.Popen(command or SYSMEDIC + ["daemon", "run"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=limit)
-        if wait:
-            self.wait_healthy()
-        return self
+        for attempt in range(5):
+            self.proc = subprocess.Popen(command or SYSMEDIC + ["daemon", "run"], env=env, cwd=ROOT,
+                                         stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                         preexec_fn=limit)
+            if not wait:
+                return self
+            try:
+                self.wait_healthy()
+            except AssertionError:
+                # free_port() only found a port free a moment ago: another test's daemon (or
+                # anything else) may have bound it since. Then another port, and again.
+                if not (self._chosen_port and self.proc.poll() is not None and "already in use" in self.log()):
+                    raise
+                self._move_to(free_port())
+                continue
+            return self
+        raise AssertionError("no free port after 5 attempts")
+
+    def _move_to(self, port):
+        path = os.path.join(self.home, "websocket.json")
+        with open(path) as handle:
+            ws = json.load(handle)
+        ws["port"] = self.port = port
+        with open(path, "w") as handle:
+            json.dump(ws, handle)
+        self._log.close()
+        self.log_path = os.path.join(os.path.dirname(self.home.rstrip("/")), "daemon-%d.log" % port)
+        self._log = open(self.log_path, "wb")
 
     def wait_healthy(self, timeout=20.0, status=200):
         """Wait until ``/health`` answers ``status`` (200 healthy, 503 degraded)."""

@@ -40,6 +40,7 @@ import time
 import pytest
 
 from sysmedic.collect import Collector
+from sysmedic.collect.accounting import Accountant
 from sysmedic.collect.exits import ExitListener
 from sysmedic.collect.procfs import ProcSource
 
@@ -219,17 +220,17 @@ def test_users_memory_adds_up_to_at_most_the_machines_with_1000_sleeps():
     using 2.7% (each shared page counted once per process). By PSS the users add up."""
     spawn = "i=0; while [ $i -lt 1000 ]; do sleep 600 & i=$((i+1)); done; wait"
     with CgroupLoad(["sh", "-c", spawn]) as load:
-        collector = Collector(ProcSource(pss_every=1))
+        source, accountant = ProcSource(pss_every=1), Accountant()
         deadline = time.monotonic() + 60
-        while True:
-            snapshot = collector.sample()
+        while True:  # until the sleeps run and the PSS of every process of the load is read
+            raw = source.read()
+            snapshot = accountant.update(raw)
             user = {u.username: u for u in snapshot.users}.get(load.user)
-            if user is not None and user.processes >= 1001:
+            theirs = [pid for pid, row in raw.processes.items() if user is not None and row.uid == user.uid]
+            if len(theirs) >= 1001 and raw.pss is not None and all(pid in raw.pss for pid in theirs):
                 break
-            assert time.monotonic() < deadline, "the sleeps did not start"
-            time.sleep(0.2)  # polling with a deadline for the sleeps to start
-        time.sleep(1.0)  # a PSS refresh after the last sleep started (pss_every=1)
-        snapshot = collector.sample()
+            assert time.monotonic() < deadline, "the sleeps did not start, or their PSS was not read"
+            time.sleep(0.2)  # polling with a deadline
     users = {u.username: u for u in snapshot.users}
     total = sum(u.memory_percent for u in snapshot.users)
     by_rss = sum(u.rss_percent for u in snapshot.users)

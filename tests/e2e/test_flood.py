@@ -66,6 +66,12 @@ class Reader:
                 return
             self._on_message(json.loads(text))
 
+    def wait_ended(self, timeout):
+        """Wait (at most ``timeout`` s) for the connection to end: every reply sent before the
+        server's close has then been read."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def close(self):
         self._stop.set()
         self._thread.join(5)
@@ -156,7 +162,7 @@ def test_a_request_flood_is_answered_at_the_rate_limit(make_daemon):
         sent += 1
     end = time.monotonic()
     growth = daemon.health()["rss_bytes"] - before
-    time.sleep(1.0)  # the measuring window's tail: replies still in flight arrive
+    assert reader.wait_ended(10), "the flooding client was not closed"  # evicted: every reply in flight is read
     reader.close()
     elapsed = time.monotonic() - start
     assert sent > 1000, sent  # it really was a flood: far past the limit, so it was evicted
