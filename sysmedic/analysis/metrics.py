@@ -10,11 +10,16 @@ metric is one entry here plus the figure (collector, ``UserUsage``) and its thre
 from dataclasses import dataclass
 from typing import Optional
 
+from .. import figures
+
+
+_FIGURE = {}  # usage_field -> its Figure
+
 
 @dataclass(frozen=True)
 class UserMetric:
     name: str               # in alert causes (``user:<name>:cpu``) and the protocol (``metric``)
-    usage_field: str        # the UserUsage field holding the figure (percent of the machine)
+    usage_field: str        # the key of its figure (sysmedic.figures; percent of the machine)
     threshold_key: str      # the UserLimits field holding the user's threshold (percent)
     label: str              # for people: "CPU"
     unit: str               # "%"
@@ -22,7 +27,10 @@ class UserMetric:
 
     def usage(self, user) -> Optional[float]:
         """The user's figure, or ``None`` while it is unknown (CPU while warming up)."""
-        return getattr(user, self.usage_field)
+        figure = _FIGURE.get(self.usage_field)
+        if figure is None:  # once: the table is complete when the first sample is judged
+            figure = _FIGURE[self.usage_field] = figures.by_key()[self.usage_field]
+        return figure.of(user)
 
     def limit(self, limits) -> int:
         return getattr(limits, self.threshold_key)

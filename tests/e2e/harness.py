@@ -245,3 +245,27 @@ class Client:
             if message.get("request_id") == kind:
                 return message["data"]
             self.broadcasts.append(message)
+
+
+def copy_with(where, appended):
+    """The package and bin/ copied to ``where``, each ``{path in sysmedic/: text}`` appended to
+    its file, and nothing else changed (checked); returns the command that runs the copy
+    (docs/architecture.md's "Extending" table, held true by tests/e2e/test_extending.py)."""
+    import filecmp
+    import shutil
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(os.path.join(ROOT, "sysmedic"), os.path.join(where, "sysmedic"), ignore=ignore)
+    shutil.copytree(os.path.join(ROOT, "bin"), os.path.join(where, "bin"), ignore=ignore)
+    for path, text in appended.items():
+        with open(os.path.join(where, "sysmedic", path), "a") as handle:
+            handle.write(text)
+    changed = []
+
+    def compare(found):
+        changed.extend(os.path.relpath(os.path.join(found.left, name), os.path.join(where, "sysmedic"))
+                       for name in found.diff_files)
+        for sub in found.subdirs.values():
+            compare(sub)
+    compare(filecmp.dircmp(os.path.join(where, "sysmedic"), os.path.join(ROOT, "sysmedic"), ignore=["__pycache__"]))
+    assert sorted(changed) == sorted(appended), changed
+    return [sys.executable, os.path.join(where, "bin", "sysmedic")]
