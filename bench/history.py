@@ -20,9 +20,9 @@ import types
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sysmedic.analysis.history import SystemRow, UserRow  # noqa: E402
-from sysmedic.analysis.timeline import Timeline  # noqa: E402
-from sysmedic.history import History  # noqa: E402
+from sysmedic.history.rollup import SystemRow, UserRow  # noqa: E402
+from sysmedic.history.recent import Timeline  # noqa: E402
+from sysmedic.history.query import History  # noqa: E402
 from sysmedic.server import protocol  # noqa: E402
 from sysmedic.storage import Storage, history_buckets  # noqa: E402
 

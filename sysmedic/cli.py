@@ -91,7 +91,7 @@ def main(argv=None, environ=None):
         return module.run(args, home)
     except SysMedicError as err:
         sys.stderr.write("sysmedic: %s\n" % err)
-        return STATUS_UNKNOWN if command == "daemon" and args["status"] else getattr(err, "status", 1)
+        return STATUS_UNKNOWN if command == "daemon" and args["status"] else err.status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from .errors import ConfigError, SysMedicError
 from .formatting import duration_text, parse_duration
 from .home import atomic_write, open_in_home
-from .notify.base import EVENTS, SEVERITIES
 
+EVENTS = ("open", "resolve", "reminder")  # what a notifier can be sent (its ``events``)
+SEVERITIES = ("critical", "warning")      # alert severities (a notifier's ``severities``)
 CONFIG_FILE = "config.json"
 WEBSOCKET_FILE = "websocket.json"
 MAX_FILE_BYTES = 1 << 20

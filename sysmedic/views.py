@@ -51,6 +51,42 @@ def user_metrics(users):
     return rows
 
 
+def numbers(snapshot):
+    """The figures ``get_system_info`` gives as text (``"0.85, 0.92, 1.15"``, ``"2.34 MB/s"``,
+    ``"2d 4h"``, the spec's forms), as numbers for scripts (issue 22): beside them, not instead."""
+    system = snapshot.system
+    rate = system.network_rate
+    return {"load_avg_values": [round(value, 2) for value in system.load_avg],
+            "network_bytes_per_second": None if rate is None else round(rate),
+            "uptime_seconds": round(system.uptime)}
+
+
+def dashboard(snapshot, assessment, users, alert_counts, os_name, source, monitoring, hostname):
+    """What ``sysmedic [dashboard]`` shows, as a JSON-ready dict (``--json`` prints it; the CLI
+    renders the text from it, whether the daemon or the command itself sampled).
+
+    :param users: the users to show (already filtered), most active first.
+    :param alert_counts: ``(unresolved, total)``.
+    :param source: where the data came from, e.g. ``"daemon"`` or ``"sampled now"``.
+    :param monitoring: the Monitoring settings the assessment used (their thresholds are shown).
+    """
+    return {
+        "time": fmt.iso_utc(snapshot.time),
+        "system": os_name,
+        "hostname": hostname,
+        "status": assessment.status,
+        "source": source,
+        "metrics": dict(system_info(snapshot), **numbers(snapshot)),
+        "thresholds": {"cpu": monitoring.cpu_threshold, "memory": monitoring.memory_threshold},
+        "users": user_metrics(users),
+        "persistent_users": [p.to_json() for p in assessment.persistent],
+        "primary_cause": assessment.primary_cause,
+        "recommendations": list(assessment.recommendations),
+        "unresolved_alerts": alert_counts[0],
+        "total_alerts": alert_counts[1],
+    }
+
+
 def alert(record):
     """An AlertRecord as JSON (used by ``alerts --json``)."""
     return {

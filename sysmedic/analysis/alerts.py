@@ -18,7 +18,7 @@ from typing import Tuple
 
 from ..formatting import short_duration
 from .debounce import Gate
-from .metrics import BY_NAME
+from .thresholds import BY_NAME
 
 CLOSED = Gate()
 

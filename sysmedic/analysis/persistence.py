@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..formatting import pct, short_duration
-from .metrics import USER_METRICS
+from .thresholds import USER_METRICS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 ``Light Usage``  otherwise. "Above" is strict: a value exactly at a threshold is not above it.
 """
 
-from .metrics import USER_METRICS
+from .thresholds import USER_METRICS
 
 HEAVY = "Heavy Load"
 MEDIUM = "Medium Usage"

@@ -8,7 +8,7 @@ from .. import formatting as fmt
 from .. import views
 from ..daemon import control, process
 from ..errors import SysMedicError, UsageError
-from ..processes import describe_ended
+from ..collect.processes import describe_ended
 from ..untrusted import terminal
 from .common import open_storage, parse_age, parse_count, print_json
 
@@ -53,7 +53,7 @@ def _test(args, home):
     from .. import config as configuration
     from ..notify import notifiers
     from ..notify.base import test_alert
-    from ..hostaddr import machine_name
+    from ..daemon.hostaddr import machine_name
     config = configuration.load_config(home)
     saved = configuration.load_websocket_or_none(home)
     hostname = machine_name(saved.public_host if saved else "", socket.getfqdn())

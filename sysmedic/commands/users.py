@@ -6,7 +6,7 @@ import sys
 from .. import figures
 from ..daemon import control, process
 from ..errors import UsageError
-from ..processes import MAX_LIMIT, describe_ended
+from ..collect.processes import MAX_LIMIT, describe_ended
 from ..untrusted import MAX_COMMAND, pad, terminal
 from .common import parse_count, print_json
 
@@ -16,7 +16,7 @@ def run(args, home):
     if limit is not None and limit > MAX_LIMIT:
         raise UsageError("--limit: %d is too large (at most %d)" % (limit, MAX_LIMIT))
     if process.status(home) is None:
-        raise control.DaemonNotRunning(home)
+        raise control.not_running(home)
     user = args["<user>"]
     if user is None:
         data = control.call(home, "users")

@@ -51,7 +51,7 @@ def run(args, home):
         return 0
     if args["new-secret"]:
         if process.status(home) is None:
-            raise control.DaemonNotRunning(home)
+            raise control.not_running(home)
         info = control.call(home, "new-secret")
         sys.stdout.write("New secret generated; every client was disconnected.\n")
         print_connection(info)

@@ -22,15 +22,15 @@ import sys
 import threading
 import time
 
-from .. import __version__, logs
-from ..analysis.timeline import Timeline
+from .. import __version__
+from ..history.recent import Timeline
 from ..collect import make_collector
 from ..errors import SysMedicError
-from ..history import History
+from ..history.query import History
 from ..home import ensure_home, read_as_owner
-from ..metrics import render as render_metrics
+from ..server.prometheus import render as render_metrics
 from ..notify import notifiers
-from ..osinfo import os_name
+from ..collect.osinfo import os_name
 from ..resources import read_text
 from ..server import protocol
 from ..server.clients import Broadcaster, Registry
@@ -38,9 +38,10 @@ from ..server.context import ServerContext
 from ..server.frames import GOING_AWAY
 from ..server.http import Server
 from ..storage import Storage, database_path, history_buckets, history_stored, set_aside_if_corrupt
-from ..tokens import new_token
+from ..server.tokens import new_token
 from .control import SOCKET_FILE, ControlServer
-from .controls import ControlCommands
+from . import logs
+from .control_commands import ControlCommands
 from .health import Health
 from .listeners import Listeners
 from .pidfile import PID_FILE, PidFile
@@ -166,7 +167,7 @@ class Daemon:
             active = {record.cause for record in storage.alerts(unresolved=True)}
             alert_summary = summary(storage)
         self.secret = Secret()
-        self.page = read_text("sysmedic.web", "client.html").encode("utf-8")
+        self.dashboard = read_text("sysmedic.web", "dashboard.html").encode("utf-8")
         self.shared = Shared(alert_summary)
         self.broadcaster = Broadcaster(self.registry)
         self.notifiers = self._notifiers()
@@ -383,7 +384,7 @@ class Daemon:
         context = ServerContext(settings, __version__, self.registry, self.stop,
                                 secret=lambda: self.secret.bytes(), state=lambda: self.shared.state(),
                                 health_of=lambda listening: self.health.report(listening),
-                                page=lambda: self.page, metrics=self._metrics_text)
+                                dashboard=lambda: self.dashboard, metrics=self._metrics_text)
         return Server((settings.host, settings.port), context)
 
     def _load_tls(self, settings):
@@ -410,17 +411,9 @@ class Daemon:
     def _metrics_text(self):
         """The ``/metrics`` exposition from the last State (None before the first sample)."""
         state = self.shared.state()
-        sampler = self.sampler
-        if state is None or sampler.last_sample is None:
+        if state is None or self.sampler.last_sample is None:
             return None
-        window = state.snapshot.window
-        daemon = {"sample_age": time.monotonic() - sampler.last_sample, "clients": self.registry.count(),
-                  "dropped": self.registry.dropped(), "evicted": self.registry.evicted,
-                  "notifiers": [(n.name, n.sent, n.failed) for n in self.notifiers],
-                  "histogram": sampler.durations, "users": sampler.user_cpu.view,
-                  "network_bytes": sum(window.after.network.values()) if window is not None else 0,
-                  "alerts_open": dict(state.alerts.open_by_severity) if state.alerts else {}}
-        return render_metrics(state, daemon)
+        return render_metrics(state, self.health.figures())
 
     def _alert_opened(self, record, state):
         self.broadcaster.publish("alert", protocol.alert(state, record), droppable=False)

@@ -12,7 +12,7 @@ import socket
 import stat
 import struct
 
-from ..errors import SysMedicError
+from ..errors import DaemonNotRunning, SysMedicError, rebuilt
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +38,16 @@ def service_home(defaults=SERVICE_DEFAULTS):
     return SERVICE_HOME
 
 
-class DaemonNotRunning(SysMedicError):
-    """No daemon answers in ``home``; when the packaged service's daemon runs in another home
-    (``sudo sysmedic users`` beside it: root's own home has none), the line says where, rather
-    than suggest starting a second daemon on its port (issue 22)."""
-
-    def __init__(self, home=None, service=None):
-        other = service or service_home()
-        if home is not None and os.path.abspath(other) != os.path.abspath(home) \
-                and os.path.exists(os.path.join(other, SOCKET_FILE)):
-            text = ("no daemon runs in %s; the packaged service's runs in %s: use SYSMEDIC_HOME=%s sysmedic ..."
-                    % (home, other, other))
-        else:
-            text = "the daemon is not running (start it with: sysmedic daemon start)"
-        super().__init__(text)
+def not_running(home=None, service=None):
+    """The DaemonNotRunning for ``home``; when the packaged service's daemon runs in another
+    home (``sudo sysmedic users`` beside it: root's own home has none), the line says where,
+    rather than suggest starting a second daemon on its port (issue 22)."""
+    other = service or service_home()
+    if home is not None and os.path.abspath(other) != os.path.abspath(home) \
+            and os.path.exists(os.path.join(other, SOCKET_FILE)):
+        return DaemonNotRunning("no daemon runs in %s; the packaged service's runs in %s: use SYSMEDIC_HOME=%s "
+                                "sysmedic ..." % (home, other, other))
+    return DaemonNotRunning("the daemon is not running (start it with: sysmedic daemon start)")
 
 
 class ControlServer:
@@ -116,7 +112,7 @@ class ControlServer:
             try:
                 reply = dict(handler(request), ok=True)
             except SysMedicError as err:
-                reply = {"ok": False, "error": str(err)}
+                reply = {"ok": False, "error": str(err), "kind": type(err).__name__}
             except Exception as err:  # a bug: logged with its traceback, and the caller still gets a line
                 log.exception("control command %s failed", request["command"])
                 reply = {"ok": False, "error": "the daemon failed to %s: %s (see its log)"
@@ -154,7 +150,7 @@ def call(home, command, timeout=10.0, **arguments):
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
-            raise DaemonNotRunning(home)
+            raise not_running(home)
         arguments["command"] = command
         sock.sendall(json.dumps(arguments).encode("utf-8") + b"\n")
         data = b""
@@ -174,5 +170,5 @@ def call(home, command, timeout=10.0, **arguments):
     except ValueError:
         raise SysMedicError("the daemon closed the control connection")
     if not reply.get("ok"):
-        raise SysMedicError(reply.get("error", "the daemon refused the request"))
+        raise rebuilt(reply.get("kind"), reply.get("error", "the daemon refused the request"))
     return reply

@@ -14,6 +14,7 @@ import threading
 import time
 
 from .. import views
+from ..server.context import DaemonFigures, NotifierFigures
 from .threads import FAILED
 
 MIN_LATE = 5.0
@@ -59,16 +60,24 @@ class Health:
         self._clock = clock
         self._home_problem = home_problem
 
-    def _now(self):
-        """``(thread states, sample age in seconds or None)``, read once per answer."""
-        sampled = self._sampler.last_sample
-        return self._threads.states(), None if sampled is None else self._monotonic() - sampled
+    def figures(self):
+        """The daemon's own figures now (:class:`~sysmedic.server.context.DaemonFigures`), each
+        part read once: ``/health`` and ``/metrics`` both render this record."""
+        sampled, sampler, registry = self._sampler.last_sample, self._sampler, self._registry
+        return DaemonFigures(
+            threads=self._threads.states(), sample_age=None if sampled is None else self._monotonic() - sampled,
+            collect_ms=sampler.last_collect_ms, clients=registry.count(), messages_dropped=registry.dropped(),
+            clients_evicted=registry.evicted, sampler_errors=sampler.errors,
+            broadcast_failures=self._broadcaster.failed, storage_dropped=self._writer.dropped,
+            notifiers=tuple(NotifierFigures(n.name, n.sent, n.failed, n.dropped) for n in self._notifiers),
+            sample_durations=sampler.durations, user_counters=sampler.user_cpu.view, rss_bytes=rss_bytes(),
+            uptime_seconds=self._clock() - self._started, thread_count=threading.active_count())
 
-    def problems(self, now=None):
+    def problems(self, figures=None):
         """Why the daemon is degraded: a list of sentences, empty when healthy."""
-        states, age = now or self._now()
-        found = ["thread %s died" % name for name, state in states.items() if state == FAILED]
-        late = lateness_problem(age, self._config().monitoring.update_interval)
+        figures = figures or self.figures()
+        found = ["thread %s died" % name for name, state in figures.threads.items() if state == FAILED]
+        late = lateness_problem(figures.sample_age, self._config().monitoring.update_interval)
         if late:
             found.append(late)
         for problem in [self._writer.problem(), self._home_problem()] + [n.stuck() for n in self._notifiers]:
@@ -99,31 +108,31 @@ class Health:
 
     def report(self, settings):
         """``(http_status, body)`` for a listener with ``settings``."""
-        now = states, age = self._now()
-        problems = self.problems(now)
-        collect_ms = self._sampler.last_collect_ms
+        figures = self.figures()
+        problems = self.problems(figures)
+        age, collect_ms = figures.sample_age, figures.collect_ms
         body = {
             "status": "degraded" if problems else "healthy",
             "running": True,
-            "clients": self._registry.count(),
+            "clients": figures.clients,
             "port": settings.port,
             "hostname": self._public_host(settings),
             "has_secret": True,
             "version": self._version,
             "problems": problems,
-            "threads": states,
+            "threads": figures.threads,
             "sample_age_seconds": None if age is None else round(age, 2),
             "collect_ms": None if collect_ms is None else round(collect_ms, 2),
-            "sampler_errors": self._sampler.errors,
-            "broadcast_failures": self._broadcaster.failed,
-            "storage_dropped": self._writer.dropped,
+            "sampler_errors": figures.sampler_errors,
+            "broadcast_failures": figures.broadcast_failures,
+            "storage_dropped": figures.storage_dropped,
             "notifiers": {n.name: {"sent": n.sent, "failed": n.failed, "dropped": n.dropped}
-                          for n in self._notifiers},
+                          for n in figures.notifiers},
             "accounting": self._accounting(),
             "warnings": self.warnings(),
-            "rss_bytes": rss_bytes(),
-            "uptime_seconds": round(self._clock() - self._started, 1),
-            "evicted_clients": self._registry.evicted,
-            "thread_count": threading.active_count(),
+            "rss_bytes": figures.rss_bytes,
+            "uptime_seconds": round(figures.uptime_seconds, 1),
+            "evicted_clients": figures.clients_evicted,
+            "thread_count": figures.thread_count,
         }
         return (503 if problems else 200), body

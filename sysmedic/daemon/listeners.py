@@ -17,16 +17,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SysMedicError
+from ..errors import AddressInUse, SysMedicError
 from ..server.frames import GOING_AWAY
 
 log = logging.getLogger(__name__)
 JOIN_TIMEOUT = 5.0
 CLIENTS_GONE_TIMEOUT = 2.0
-
-
-class AddressInUse(SysMedicError):
-    pass
 
 
 @dataclass

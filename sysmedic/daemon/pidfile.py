@@ -7,16 +7,10 @@ never blocks a start, and two starts can never both hold it.
 import fcntl
 import os
 
-from ..errors import SysMedicError
+from ..errors import AlreadyRunning, SysMedicError
 from ..home import open_in_home
 
 PID_FILE = "sysmedic.pid"
-
-
-class AlreadyRunning(SysMedicError):
-    def __init__(self, pid):
-        self.pid = pid
-        super().__init__("daemon already running (pid %s)" % (pid or "?"))
 
 
 def _read_pid(fd):

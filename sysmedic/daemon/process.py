@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from ..errors import SysMedicError
+from ..errors import AlreadyStarted, SysMedicError
 from . import control
 from .pidfile import PID_FILE, running_pid
 
@@ -77,12 +77,6 @@ def start(home, environ=None):
             START_TIMEOUT, os.path.join(home, "sysmedic.log")))
     finally:
         child.stderr.close()
-
-
-class AlreadyStarted(SysMedicError):
-    def __init__(self, pid):
-        self.pid = pid
-        super().__init__("the daemon is already running (pid %s)" % pid)
 
 
 def _is_ours(pid):

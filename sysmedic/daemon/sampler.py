@@ -15,10 +15,10 @@ import time
 from .. import figures
 from ..analysis.alerts import diff
 from ..analysis.assess import assess
-from ..analysis.history import HistoryWindow
+from ..history.rollup import HistoryWindow
 from ..analysis.status import visible_users
-from ..metrics import Histogram, UserCounters
-from ..processes import ended_processes, top_processes
+from ..server.prometheus import Histogram, UserCounters
+from ..collect.processes import ended_processes, top_processes
 from ..server import protocol
 from .state import State
 

@@ -14,7 +14,7 @@ import resource
 import socket
 
 from .. import config as configuration
-from .. import hostaddr
+from . import hostaddr
 
 log = logging.getLogger(__name__)
 # File descriptors kept free of connections: the sampler's /proc reads, SQLite and its journal,

@@ -283,7 +283,7 @@ class StorageWriter:
         return self.submit(op, "reminders")
 
     def record_history(self, system, users):
-        """Store one history interval (:meth:`HistoryWindow.rows <sysmedic.analysis.history.HistoryWindow.rows>`)."""
+        """Store one history interval (:meth:`HistoryWindow.rows <sysmedic.history.rollup.HistoryWindow.rows>`)."""
         return self.submit(lambda storage: storage.record_interval(system, users), "history row", keep=True)
 
     def prune(self, before):

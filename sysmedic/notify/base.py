@@ -13,21 +13,15 @@ import socket
 import time
 from typing import NamedTuple
 
-from ..errors import SysMedicError
+from ..errors import NotifyError
 from ..formatting import iso_utc
 from ..mailbox import Mailbox, drop_oldest
 from ..untrusted import chat, chat_text, program
 
 log = logging.getLogger(__name__)
-EVENTS = ("open", "resolve", "reminder")
-SEVERITIES = ("critical", "warning")
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 STUCK_GRACE = 5.0
-
-
-class NotifyError(SysMedicError):
-    """A delivery failed; the text says where and why (never a password or token)."""
 
 
 class Notice(NamedTuple):

@@ -8,15 +8,12 @@ notifier: its own bounded queue and thread, so a slow SMTP server never delays t
 import logging
 
 from ..formatting import iso_utc
-from ..processes import describe_ended
+from ..collect.processes import describe_ended
 from ..untrusted import escape
-from .base import Notifier, NotifyError
+from ..errors import MailError
+from .base import Notifier
 
 log = logging.getLogger(__name__)
-
-
-class MailError(NotifyError):
-    """Sending failed; the text says which server and why (never the password)."""
 
 
 SUBJECTS = {"open": "%s on %s", "reminder": "still %s on %s", "resolve": "RESOLVED (%s) on %s", "test": "TEST (%s) from %s"}

@@ -14,13 +14,43 @@ stand-in (the conformance echo server does).
 ``secret()``       the current connection secret as bytes (constant-time compared)
 ``state()``        the latest published :class:`~sysmedic.daemon.state.State`
 ``health(settings)``  ``(http_status, json_body)`` for ``GET /health``
-``page()``         the browser client's bytes, for ``GET /``
+``dashboard()``    the web dashboard's bytes, for ``GET /``
+``metrics()``      the ``/metrics`` text, or None before the first sample
 =================  ==========================================================================
+
+:class:`DaemonFigures` is the daemon's record of its own figures, read once per answer: the
+daemon renders ``/health`` from it and :func:`sysmedic.server.prometheus.render` renders the
+same record for ``/metrics``, so the two never disagree on a count.
 """
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+
+class NotifierFigures(NamedTuple):
+    name: str
+    sent: int
+    failed: int
+    dropped: int
+
+
+class DaemonFigures(NamedTuple):
+    threads: Dict[str, str]          # thread name -> running, failed, ...
+    sample_age: Optional[float]      # seconds since the last sample (None before the first)
+    collect_ms: Optional[float]      # how long the last sample took to read
+    clients: int                     # WebSocket clients connected
+    messages_dropped: int            # system updates dropped for clients that did not read
+    clients_evicted: int
+    sampler_errors: int
+    broadcast_failures: int
+    storage_dropped: int             # history and alert writes the writer gave up
+    notifiers: Tuple[NotifierFigures, ...]
+    sample_durations: Any            # the sampler's Histogram of read times
+    user_counters: Any               # UserCounters.view: per figure, the users named and the rest
+    rss_bytes: int
+    uptime_seconds: float
+    thread_count: int
 
 
 @dataclass
@@ -32,7 +62,7 @@ class ServerContext:
     secret: Callable[[], bytes]
     state: Callable[[], Any]
     health_of: Callable[[Any], Tuple[int, dict]]
-    page: Callable[[], bytes]
+    dashboard: Callable[[], bytes]
     clock: Callable[[], float] = field(default=time.time)
     metrics: Callable[[], Optional[str]] = field(default=lambda: None)
 

@@ -31,8 +31,8 @@ import time
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from .admission import Admission, refuse
-from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ..tokens import equal
+from .prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .tokens import equal
 from ..untrusted import cut
 from .clients import Client
 from .http1 import RequestHandler
@@ -331,7 +331,7 @@ class Handler(RequestHandler):
 
     def _page(self, url):
         """The browser client (package data; it holds no data and needs no secret)."""
-        payload = self.app.page()
+        payload = self.app.dashboard()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

@@ -10,7 +10,8 @@ cannot block. A new request type is one entry in :data:`HANDLERS`.
 import json
 
 from .. import formatting as fmt
-from .. import processes, views
+from .. import views
+from ..collect import processes
 
 MAX_REQUEST_ID = 128
 MAX_ECHO = 64
@@ -132,7 +133,7 @@ def user_processes_data(state, request, gone=None):
 def history_data(state, request, gone=lambda: False):
     """``get_history`` (an extension, docs/protocol-decisions.md 17): the one request that may
     read the database (a range older than the samples kept in memory)."""
-    from ..history import BadArguments
+    from ..history.query import BadArguments
     if state.history is None:
         raise BadRequest("history is not available")
     try:

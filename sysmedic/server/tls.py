@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 
-from ..errors import SysMedicError
+from ..errors import TLSError
 from .sockets import ready
 
 log = logging.getLogger("sysmedic.http")
@@ -37,10 +37,6 @@ _PLAIN = b'{"error":"This port serves HTTPS: use https:// or wss://"}\n'
 PLAIN_HTTP_REPLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                     b"Connection: close\r\n\r\n" % len(_PLAIN)) + _PLAIN
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
-
-
-class TLSError(SysMedicError):
-    pass
 
 
 def _read_file(path):
@@ -334,7 +330,8 @@ class Tunnel:
             data = b""
         if not data:
             self._inner_eof = True
-            if not self._handshaken:
+            if not self._handshaken:  # the HTTP side gave up first: the same header deadline ran out
+                log.info("%s TLS handshake not finished in time: closed", self._peer)
                 return False
             self._deadline = time.monotonic() + LINGER
             try:

@@ -320,16 +320,9 @@ class Storage:
 
     # -- history ---------------------------------------------------------------------------------
 
-    def record_history(self, snapshot, status, users):
-        """One interval of one sample at ``snapshot.time`` (its averages are its values)."""
-        from ..analysis.history import HistoryWindow
-        window = HistoryWindow()
-        window.add(snapshot, status, users)
-        self.record_interval(*window.rows(snapshot.time))
-
     @_reported
     def record_interval(self, system, users):
-        """One system row (a :class:`~sysmedic.analysis.history.SystemRow`) and its UserRows."""
+        """One system row (a :class:`~sysmedic.history.rollup.SystemRow`) and its UserRows."""
         def insert(cursor):
             cursor.execute("INSERT OR REPLACE INTO system_history (time, cpu, cpu_max, memory, memory_max, disk,"
                            " load1, load1_max, network, network_max, status, samples)"

@@ -14,7 +14,7 @@ from ..conftest import ROOT
 from .harness import free_port, http_get, raw_get, wait_for
 
 NODE_MODULES = os.path.join(ROOT, "tests", "node", "node_modules")
-PAGE = os.path.join(ROOT, "sysmedic", "web", "client.html")
+PAGE = os.path.join(ROOT, "sysmedic", "web", "dashboard.html")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 needs_node = pytest.mark.skipif(not (shutil.which("node") and os.path.isdir(NODE_MODULES)),
                                 reason="node and tests/node/node_modules (make node-deps) are needed")
@@ -81,7 +81,7 @@ def test_alerts_panel_shows_what_get_alerts_says(make_daemon, tmp_path):
     """Issue 8, defect 10: the panel stayed "No alerts received." after a get_alerts reply with
     unresolved alerts. memory_threshold 1 opens a system:memory alert on the first sample."""
     daemon = make_daemon(config={"monitoring": {"update_interval": 0.2, "memory_threshold": 1}})
-    wait_for(lambda: daemon.control("dashboard")["json"]["unresolved_alerts"] == 1, 10, what="an open alert")
+    wait_for(lambda: daemon.control("dashboard")["dashboard"]["unresolved_alerts"] == 1, 10, what="an open alert")
     shown = drive_browser(daemon.url("/"), daemon, tmp_path)
     assert shown["alertSummary"] == "1 unresolved alert (1 in total)"
     assert len(shown["alerts"]) == 1 and shown["alerts"][0].startswith("High memory usage: ")

@@ -14,7 +14,7 @@ from ..loads import CgroupLoad, can_run_loads, users_with_processes
 from .harness import wait_for
 from .test_browser_and_node import CHROMIUM, NODE_MODULES, needs_browser
 
-PAGE = os.path.join(ROOT, "sysmedic", "web", "client.html")
+PAGE = os.path.join(ROOT, "sysmedic", "web", "dashboard.html")
 
 
 def test_the_page_stays_small_and_self_contained():

@@ -296,7 +296,7 @@ def test_config_set_applies_to_the_running_daemon_and_says_so(daemon):
 
 def test_dashboard_and_resolve_go_through_the_running_daemon(make_daemon):
     daemon = make_daemon(config={"monitoring": {"update_interval": 0.2, "memory_threshold": 1}})
-    wait_for(lambda: daemon.control("dashboard")["json"]["unresolved_alerts"] == 1, 10, what="alert")
+    wait_for(lambda: daemon.control("dashboard")["dashboard"]["unresolved_alerts"] == 1, 10, what="alert")
     data = json.loads(cli(daemon.home, "--json", check=True).stdout)
     assert data["source"] == "daemon" and data["status"] == "Heavy Load" and data["unresolved_alerts"] == 1
     text = cli(daemon.home, check=True).stdout

@@ -61,7 +61,7 @@ def test_welcome_then_an_immediate_system_update_then_periodic_updates(daemon):
     data = welcome["data"]
     assert data["message"] == "Connected to SysMedic" and data["daemon"] == "Running"
     from sysmedic import __version__
-    from sysmedic.osinfo import os_name
+    from sysmedic.collect.osinfo import os_name
     assert data["version"] == __version__ and data["system"] == os_name() and data["status"] in STATUSES
     started = time.monotonic()
     first = recv(ws)

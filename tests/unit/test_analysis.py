@@ -175,7 +175,7 @@ def test_assess_debounces_the_system_and_keeps_the_status_instantaneous():
 
 
 def test_a_history_row_keeps_the_average_and_the_peak_of_every_sample():
-    from sysmedic.analysis.history import HistoryWindow
+    from sysmedic.history.rollup import HistoryWindow
     window = HistoryWindow()
     for cpu, label in ((10.0, status.LIGHT), (87.6, status.HEAVY), (12.0, status.LIGHT)):
         window.add(snap(cpu=cpu, users=[user("ann", cpu=cpu / 2)]), label, [user("ann", cpu=cpu / 2)])

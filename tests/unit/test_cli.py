@@ -12,6 +12,7 @@ from sysmedic import __version__
 from sysmedic.analysis.alerts import Condition
 from sysmedic.cli import main
 from sysmedic.storage import Storage, database_path
+from sysmedic.history.rollup import one_interval
 
 from ..conftest import ROOT
 
@@ -176,7 +177,7 @@ def test_reports_from_history(capsys, env, home):
             users = (UserUsage("alice", 1000, cpu, 10.0, 4), UserUsage("bob", 1001, 1.0, 2.0, 1))
             system = SystemMetrics(cpu, 2, 30.0, 1000, 700, 40.0, 100.0, (0.5, 0.5, 0.5), 1.0)
             snap = Snapshot(time.time() - 60 * i, system, users, False, 60.0, 0.0)
-            store.record_history(snap, "Light Usage", users)
+            store.record_interval(*one_interval(snap, "Light Usage", users))
     data = json.loads(run(capsys, env, "reports", "--json")[1])
     assert data["samples"] == 2 and data["cpu_avg"] == 30.0 and data["cpu_max"] == 40.0
     data = json.loads(run(capsys, env, "reports", "users", "--top=1", "--json")[1])

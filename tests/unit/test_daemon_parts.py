@@ -563,6 +563,35 @@ def test_a_control_handler_that_fails_still_answers_one_line(tmp_path, caplog):
     assert "control command boom failed" in caplog.text and "OverflowError" in caplog.text
 
 
+def test_an_error_crosses_the_control_socket_as_its_own_class(tmp_path):
+    """Issue 23, item 3: the daemon's error reaches the CLI as the same class, and so with its
+    exit status (a UsageError exits 2 on either side of the socket), not as text to match."""
+    from sysmedic.daemon import control
+    from sysmedic.errors import KINDS, NotFound, SysMedicError, UsageError
+
+    def bad(request):
+        raise UsageError("--limit: 0 is not a number of processes above 0")
+
+    def missing(request):
+        raise NotFound("no alert 99")
+    server = control.ControlServer(str(tmp_path / control.SOCKET_FILE), {"bad": bad, "missing": missing})
+    stop = threading.Event()
+    thread = threading.Thread(target=server.run, args=(stop,))
+    thread.start()
+    try:
+        with pytest.raises(UsageError, match=r"^--limit: 0 is not a number") as raised:
+            control.call(str(tmp_path), "bad")
+        assert raised.value.status == 2
+        with pytest.raises(NotFound, match=r"^no alert 99$"):
+            control.call(str(tmp_path), "missing")
+    finally:
+        stop.set()
+        server.stop_accepting()
+        thread.join(5)
+        server.close()
+    assert all(issubclass(cls, SysMedicError) and isinstance(cls.status, int) for cls in KINDS.values())
+
+
 def test_a_caller_that_gives_up_is_one_log_line_not_a_traceback(tmp_path, caplog):
     """Issue 22, item 9: a CLI that gave up on a slow answer left a BrokenPipeError traceback."""
     import socket
@@ -635,16 +664,16 @@ def test_no_daemon_here_names_the_packaged_services_home_when_it_runs_there(tmp_
     """Issue 22, item 10: `sudo sysmedic users` beside the packaged service said to start a
     daemon, which would have been a second root daemon on its port."""
     import socket
-    from sysmedic.daemon.control import SOCKET_FILE, DaemonNotRunning, service_home
+    from sysmedic.daemon.control import SOCKET_FILE, not_running, service_home
     service = tmp_path / "service"
     service.mkdir()
     mine = str(tmp_path / "mine")
-    assert str(DaemonNotRunning(mine, service=str(service))) == (
+    assert str(not_running(mine, service=str(service))) == (
         "the daemon is not running (start it with: sysmedic daemon start)")
     listening = socket.socket(socket.AF_UNIX)
     listening.bind(str(service / SOCKET_FILE))
     try:
-        assert str(DaemonNotRunning(mine, service=str(service))) == (
+        assert str(not_running(mine, service=str(service))) == (
             "no daemon runs in %s; the packaged service's runs in %s: use SYSMEDIC_HOME=%s sysmedic ..."
             % (mine, service, service))
     finally:

@@ -9,9 +9,9 @@ import types
 
 import pytest
 
-from sysmedic.analysis.history import SystemRow, UserRow
-from sysmedic.analysis.timeline import Timeline
-from sysmedic.history import MAX_POINTS, MAX_VALUES, BadArguments, History
+from sysmedic.history.rollup import SystemRow, UserRow
+from sysmedic.history.recent import Timeline
+from sysmedic.history.query import MAX_POINTS, MAX_VALUES, BadArguments, History
 from sysmedic.server import protocol
 from sysmedic.storage import Storage, history_buckets
 
@@ -271,7 +271,7 @@ def test_buckets_match_the_plain_sum_sample_by_sample(seed):
 
 
 def test_a_crowded_bucket_is_folded_a_bucket_at_a_time_with_the_same_result():
-    from sysmedic.analysis.timeline import NO_PEAK, Buckets, Layout, fold
+    from sysmedic.history.recent import NO_PEAK, Buckets, Layout, fold
     times = [0.001 * i for i in range(1500)] + [10.0 * b + 1 for b in range(1, 1001)]  # 1500 in the first
     values = [(i * 7919) % 1000 for i in range(len(times))]
     layout = Layout(Buckets(0.0, 10.0, 1001), times)
@@ -294,7 +294,7 @@ def test_the_gate_bounds_reads_over_every_client_and_refuses_beyond_its_queue():
     """Issue 21: 60 clients each with one get_history over 29 days ran 60 reads at once (89 s
     each, 435 MB). Now at most two run, four wait, the rest are refused at once."""
     import threading
-    from sysmedic.history import Gate
+    from sysmedic.history.query import Gate
     gate = Gate(running=2, waiting=2, wait=10.0)
     release, started, results = threading.Event(), [], []
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from sysmedic import hostaddr
+from sysmedic.daemon import hostaddr
 from sysmedic.config import WebSocketSettings
 from sysmedic.daemon.listeners import Listeners
 from sysmedic.errors import SysMedicError
@@ -114,7 +114,7 @@ def test_interface_addresses_match_what_ip_reports():
 
 def test_the_machines_name_in_notices_is_never_a_localhost_alias():
     """Issue 22, item 11: every alert, e-mail and webhook named the machine `localhost`."""
-    from sysmedic.hostaddr import machine_name
+    from sysmedic.daemon.hostaddr import machine_name
     assert machine_name("web1.example.org", "localhost", lambda: "vm") == "web1.example.org"
     assert machine_name("", "build3.lab.example", lambda: "build3") == "build3.lab.example"
     assert machine_name("", "localhost", lambda: "vm") == "vm"

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 from sysmedic.analysis.persistence import PersistentUser
 from sysmedic.collect.records import Snapshot, SystemMetrics, UserUsage
-from sysmedic.metrics import Histogram, UserCounters, render
+from sysmedic.server.context import DaemonFigures, NotifierFigures
+from sysmedic.server.prometheus import Histogram, UserCounters, render
 
 
 def snap(users, interval=5.0):
@@ -31,10 +32,12 @@ def test_the_exposition_has_help_type_base_units_and_escaped_labels():
     histogram = Histogram()
     histogram.observe(0.003)
     state = SimpleNamespace(snapshot=snap(users), assessment=SimpleNamespace(
-        status="Heavy Load", persistent=(PersistentUser('we"ird\\name', "cpu", 25.0, 0.0, 60.0),)))
-    text = render(state, {"sample_age": 1.25, "clients": 3, "dropped": 0, "evicted": 1,
-                          "notifiers": [("email", 4, 1)], "histogram": histogram, "users": counters.view,
-                          "network_bytes": 123456, "alerts_open": {"warning": 1}})
+        status="Heavy Load", persistent=(PersistentUser('we"ird\\name', "cpu", 25.0, 0.0, 60.0),)),
+        alerts=SimpleNamespace(open_by_severity={"warning": 1}))
+    text = render(state, DaemonFigures(
+        threads={}, sample_age=1.25, collect_ms=3.0, clients=3, messages_dropped=0, clients_evicted=1,
+        sampler_errors=0, broadcast_failures=0, storage_dropped=0, notifiers=(NotifierFigures("email", 4, 1, 0),),
+        sample_durations=histogram, user_counters=counters.view, rss_bytes=1, uptime_seconds=1.0, thread_count=1))
     lines = text.splitlines()
     families = [line.split()[2] for line in lines if line.startswith("# TYPE")]
     assert len(families) == len(set(families)) and all(re.match(r"^sysmedic_[a-z0-9_]+$", f) for f in families)
@@ -51,3 +54,4 @@ def test_the_exposition_has_help_type_base_units_and_escaped_labels():
     assert 'sysmedic_sample_duration_seconds_count 1' in lines and "sysmedic_exit_records_lost_total 2" in lines
     assert 'sysmedic_notifications_failed_total{notifier="email"} 1' in lines
     assert 'sysmedic_alerts_open{severity="critical"} 0' in lines and text.endswith("\n")
+    assert 'sysmedic_alerts_open{severity="warning"} 1' in lines and "sysmedic_websocket_clients 3" in lines

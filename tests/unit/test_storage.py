@@ -12,6 +12,7 @@ from sysmedic.collect.records import Snapshot, SystemMetrics, UserUsage
 from sysmedic.errors import NotFound, StorageError
 from sysmedic.storage import Storage
 from sysmedic.storage.db import SCHEMA_VERSION
+from sysmedic.history.rollup import one_interval
 
 CPU = Condition("system:cpu", "critical", "High CPU usage: 91.0% (threshold 80%)", ("alice",))
 DB_USER = Condition("user:db:memory", "warning", "Persistent memory usage by db", ("db",))
@@ -103,7 +104,7 @@ def snapshot(t, cpu, users):
 def test_history_reports_and_prune(store):
     for t, cpu in ((100, 10.0), (160, 30.0), (220, 50.0)):
         snap = snapshot(t, cpu, [("alice", cpu / 2, 5.0), ("bob", 1.0, 20.0)])
-        store.record_history(snap, "Light Usage" if cpu < 40 else "Medium Usage", snap.users)
+        store.record_interval(*one_interval(snap, "Light Usage" if cpu < 40 else "Medium Usage", snap.users))
     report = store.system_report(since=0)
     assert report["samples"] == 3 and report["cpu_avg"] == pytest.approx(30.0) and report["cpu_max"] == 50.0
     assert report["status_samples"] == {"Light Usage": 2, "Medium Usage": 1}

@@ -4,7 +4,7 @@ import hmac
 import subprocess
 import sys
 
-from sysmedic.tokens import equal, new_token
+from sysmedic.server.tokens import equal, new_token
 
 from ..conftest import ROOT
 

@@ -1,9 +1,9 @@
-"""sysmedic top's frame rendering and URL handling (sysmedic/top.py), without a terminal."""
+"""sysmedic top's frame rendering and URL handling (sysmedic/commands/top.py), without a terminal."""
 
 import pytest
 
 from sysmedic.errors import SysMedicError
-from sysmedic.top import render, sparkline, websocket_url
+from sysmedic.commands.top import render, sparkline, websocket_url
 
 FRAME = {"name": "Debian GNU/Linux 12 (bookworm)", "status": "Heavy Load", "time": 1_800_000_000.0, "interval": 5,
          "system": {"cpu_usage": 91.5, "memory_usage": 40.0, "disk_usage": 23.3, "load_avg": "1.97, 1.87, 1.72",
@@ -51,7 +51,7 @@ def test_a_bad_url_is_one_line():
 
 def test_the_selection_follows_its_user_and_help_lists_the_keys():
     """Issue 22, item 14: the selection was a row number, so after a re-sort Enter opened another user."""
-    from sysmedic.top import HELP, follow, render, render_help, sort_users
+    from sysmedic.commands.top import HELP, follow, render, render_help, sort_users
     users = [{"username": "ann", "cpu_percent": 50.0, "memory_percent": 1.0, "processes": 1},
              {"username": "bob", "cpu_percent": 10.0, "memory_percent": 9.0, "processes": 3}]
     by_cpu, by_memory = sort_users(users, "c"), sort_users(users, "m")

@@ -12,9 +12,9 @@ are the rows of :data:`sysmedic.figures.FIGURES` that have a ``prometheus`` fami
 
 import math
 
-from . import figures
-from .analysis.metrics import USER_METRICS
-from .untrusted import label
+from .. import figures
+from ..analysis.thresholds import USER_METRICS
+from ..untrusted import label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SAMPLE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -121,12 +121,13 @@ class Exposition:
 
 
 def render(state, daemon):
-    """The exposition text. ``daemon`` holds the daemon's own figures: ``sample_age``,
-    ``clients``, ``dropped``, ``evicted``, ``notifiers`` ([(name, sent, failed)]),
-    ``histogram`` (a :class:`Histogram`), ``users`` (a :class:`UserCounters` view),
-    ``network_bytes`` (cumulative) and ``alerts_open`` ({severity: count})."""
+    """The exposition text of a State and the daemon's own figures (a
+    :class:`~sysmedic.server.context.DaemonFigures`, the record ``/health`` renders too)."""
     out = Exposition()
     snapshot, system = state.snapshot, state.snapshot.system
+    window = snapshot.window
+    network_bytes = sum(window.after.network.values()) if window is not None else 0
+    alerts_open = dict(state.alerts.open_by_severity) if state.alerts else {}
     out.family("sysmedic_cpu_usage_ratio", "gauge", "Busy share of the machine's CPU capacity (0-1).",
                [(None, None if system.cpu_usage is None else system.cpu_usage / 100.0)])
     out.family("sysmedic_cpu_cores", "gauge", "CPU cores.", [(None, system.cpu_cores)])
@@ -140,14 +141,14 @@ def render(state, daemon):
     out.family("sysmedic_load_average", "gauge", "Load average over 1, 5 and 15 minutes.",
                [({"period": period}, value) for period, value in zip(("1m", "5m", "15m"), system.load_avg)])
     out.family("sysmedic_network_bytes_total", "counter", "Bytes received and sent on non-loopback interfaces.",
-               [(None, daemon["network_bytes"])])
+               [(None, network_bytes)])
     out.family("sysmedic_uptime_seconds", "gauge", "Seconds since the machine booted.", [(None, system.uptime)])
     out.family("sysmedic_status", "gauge", "The status label now: 1 for the current one.",
                [({"status": label}, int(label == state.assessment.status)) for label in STATUSES])
     out.family("sysmedic_alerts_open", "gauge", "Alerts open, by severity.",
-               [({"severity": severity}, daemon["alerts_open"].get(severity, 0))
+               [({"severity": severity}, alerts_open.get(severity, 0))
                 for severity in ("critical", "warning")])
-    counted = daemon["users"]
+    counted = daemon.user_counters
     shown = set()
     for figure in figures.FIGURES:  # per user: the counters, then the gauges of the users they name
         if figure.prometheus and figure.prometheus.type == "counter":
@@ -164,22 +165,22 @@ def render(state, daemon):
     out.family("sysmedic_user_persistent", "gauge", "1 while a user is persistently above a threshold.",
                [({"user": u.username, "metric": metric.name}, int((u.username, metric.name) in persistent))
                 for u in users for metric in USER_METRICS])
-    histogram = daemon["histogram"]
+    histogram = daemon.sample_durations
     samples = [({"le": repr(bound)}, count, "_bucket") for bound, count in zip(histogram.buckets, histogram.counts)]
     samples += [({"le": "+Inf"}, histogram.count, "_bucket"), (None, histogram.sum, "_sum"),
                 (None, histogram.count, "_count")]
     out.family("sysmedic_sample_duration_seconds", "histogram", "How long reading a sample took.", samples)
     out.family("sysmedic_last_sample_age_seconds", "gauge", "Seconds since the last sample.",
-               [(None, daemon["sample_age"])])
-    out.family("sysmedic_websocket_clients", "gauge", "WebSocket clients connected.", [(None, daemon["clients"])])
+               [(None, daemon.sample_age)])
+    out.family("sysmedic_websocket_clients", "gauge", "WebSocket clients connected.", [(None, daemon.clients)])
     out.family("sysmedic_messages_dropped_total", "counter", "Messages dropped for clients that did not read.",
-               [(None, daemon["dropped"])])
+               [(None, daemon.messages_dropped)])
     out.family("sysmedic_clients_evicted_total", "counter", "Clients evicted for not reading.",
-               [(None, daemon["evicted"])])
+               [(None, daemon.clients_evicted)])
     out.family("sysmedic_exit_records_lost_total", "counter", "Kernel exit-record socket overflows since start.",
                [(None, snapshot.exits_lost)])
     out.family("sysmedic_notifications_sent_total", "counter", "Alert notices delivered, by notifier.",
-               [({"notifier": name}, sent) for name, sent, _failed in daemon["notifiers"]])
+               [({"notifier": n.name}, n.sent) for n in daemon.notifiers])
     out.family("sysmedic_notifications_failed_total", "counter", "Alert notices given up, by notifier.",
-               [({"notifier": name}, failed) for name, _sent, failed in daemon["notifiers"]])
+               [({"notifier": n.name}, n.failed) for n in daemon.notifiers])
     return out.text()

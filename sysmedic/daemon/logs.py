@@ -10,7 +10,7 @@ import logging.handlers
 import os
 import sys
 
-from .home import open_in_home
+from ..home import open_in_home
 
 LOG_FILE = "sysmedic.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,7 +1,7 @@
 """``get_history`` (issue 12, an extension: docs/protocol-decisions.md, protocol decision 17):
 aligned, down-sampled series of the system and its users over a time range.
 
-The last ``history_memory`` seconds come from the in-memory :class:`~sysmedic.analysis.timeline.Timeline`
+The last ``history_memory`` seconds come from the in-memory :class:`~sysmedic.history.recent.Timeline`
 (one point per sample); anything older from SQLite's interval rows (averages and maxima per
 ``monitoring_interval``), folded into buckets by SQLite itself. A range that starts before the
 timeline's oldest point is served from both, the database up to that point. Every bucket holds
@@ -21,8 +21,8 @@ import time
 from itertools import repeat
 from operator import add, sub, truediv
 
-from .analysis.timeline import LEVELS, NO_PEAK, PER_USER, SCALE, SYSTEM, Buckets, Layout, fold
-from .errors import StorageError
+from .recent import LEVELS, NO_PEAK, PER_USER, SCALE, SYSTEM, Buckets, Layout, fold
+from ..errors import StorageError
 
 MAX_POINTS = 2000
 MAX_VALUES = 40000  # values in one answer at most (~150 KB): many users get a coarser step
@@ -155,7 +155,7 @@ def parse_step(value, span, finest, series=1):
 class History:
     """Answers ``get_history`` from a timeline and the database.
 
-    :param timeline: the in-memory :class:`~sysmedic.analysis.timeline.Timeline`.
+    :param timeline: the in-memory :class:`~sysmedic.history.recent.Timeline`.
     :param database: ``(since, until, step, users, cancelled) -> dict`` of
         :func:`sysmedic.storage.db.history_buckets` for the daemon's database.
     :param config: a callable returning the current Config (for the resolutions).

@@ -14,7 +14,7 @@ other in ``UserRow.figures`` (schema v4's ``user_figure_history``).
 from typing import NamedTuple, Optional
 
 from .. import figures
-from .status import HEAVY, LIGHT, MEDIUM
+from ..analysis.status import HEAVY, LIGHT, MEDIUM
 
 SEVERITY = {LIGHT: 0, MEDIUM: 1, HEAVY: 2}
 
@@ -107,3 +107,11 @@ class HistoryWindow:
             users.append(UserRow(time, name, cpu, cpu_max, memory or 0.0, memory_max or 0.0, processes,
                                  tuple((key, average, peak) for key, (average, peak) in found.items())))
         return system, users
+
+
+def one_interval(snapshot, status, users):
+    """The rows of an interval of one sample at ``snapshot.time`` (its averages are its values),
+    for :meth:`sysmedic.storage.Storage.record_interval`."""
+    window = HistoryWindow()
+    window.add(snapshot, status, users)
+    return window.rows(snapshot.time)

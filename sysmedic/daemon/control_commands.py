@@ -10,7 +10,6 @@ import os
 import time
 
 from .. import __version__, views
-from ..dashboard import as_json, render
 from ..errors import SysMedicError
 from ..server import protocol
 from ..server.frames import SECRET_ROTATED
@@ -128,7 +127,7 @@ class ControlCommands:
             raise SysMedicError(str(err))
 
     def top(self, request):
-        """One frame of ``sysmedic top`` (sysmedic/top.py): the machine, the users and, with
+        """One frame of ``sysmedic top`` (sysmedic/commands/top.py): the machine, the users and, with
         ``history`` (get_history's arguments), the last minutes of CPU and memory."""
         state = self._shared.state()
         spark = {}
@@ -143,9 +142,9 @@ class ControlCommands:
                           "spark": spark, "interval": state.config.monitoring.update_interval}}
 
     def dashboard(self, request):
+        """The figures ``sysmedic [dashboard]`` shows (the CLI renders them)."""
         state = self._shared.state()
         counts = (state.alerts.unresolved, state.alerts.total)
-        return {"json": as_json(state.snapshot, state.assessment, list(state.users), counts, state.system_name,
-                                "daemon"),
-                "text": render(state.snapshot, state.assessment, state.config, list(state.users), counts,
-                               state.system_name, "daemon", self._settings.machine_name())}
+        return {"dashboard": views.dashboard(state.snapshot, state.assessment, list(state.users), counts,
+                                             state.system_name, "daemon", state.config.monitoring,
+                                             self._settings.machine_name())}

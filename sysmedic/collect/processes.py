@@ -8,7 +8,7 @@ A command line is another user's words: :func:`sysmedic.untrusted.command_line` 
 anything else, masks what looks like a secret and escapes it.
 """
 
-from .untrusted import MAX_MASKED, command_line, escape
+from ..untrusted import MAX_MASKED, command_line, escape
 
 MAX_COMMAND_NAME = 32  # an exit record's command name is at most 31 bytes
 
