@@ -2,7 +2,7 @@
 
 Usage:
   sysmedic [dashboard] [--json]
-  sysmedic config show [--json]
+  sysmedic config show [--running] [--json]
   sysmedic config get <key> [--json]
   sysmedic config set <key> <value>
   sysmedic config set-user <user> <key> <value>
@@ -30,6 +30,7 @@ Options:
   --limit=<n>      Show at most <n> alerts (50), users (all), or a user's processes (10).
   --notifier=<name>  Test only this notifier: email, webhook or command.
   --once           Print one frame and exit (for scripts).
+  --running        The values the running daemon uses now (not the file's).
   --url=<url>      Watch a remote daemon: its sysmedic[s]://SECRET@HOST:PORT/ URL.
   --cafile=<file>  The CA that signed a TLS daemon's certificate (with --url).
   --all            Resolve every open alert.

@@ -16,8 +16,11 @@ from .common import print_json
 
 def run(args, home):
     if args["show"]:
-        config = configuration.load_config(home)
-        rows = configuration.describe(config)
+        if args["--running"]:  # the daemon's values now, which a restart-only option set since may not be
+            rows = [(key, tuple(value) if isinstance(value, list) else value, help_text)
+                    for key, value, help_text in control.call(home, "config-show")["options"]]
+        else:
+            rows = configuration.describe(configuration.load_config(home))
         if args["--json"]:
             print_json({key: list(value) if isinstance(value, tuple) else value for key, value, _ in rows})
             return 0

@@ -10,6 +10,7 @@ import os
 import time
 
 from .. import __version__, views
+from .. import config as configuration
 from ..errors import SysMedicError
 from ..server import protocol
 from ..server.frames import SECRET_ROTATED
@@ -54,6 +55,7 @@ class ControlCommands:
     def handlers(self):
         """Command name -> handler, for the ControlServer."""
         return {"status": self.status, "websocket-apply": self.websocket_apply, "config-apply": self.config_apply,
+                "config-show": self.config_show,
                 "new-secret": self.new_secret, "stop": self.stop, "reload": self.reload,
                 "resolve": self.resolve, "dashboard": self.dashboard, "users": self.users,
                 "user-processes": self.user_processes, "top": self.top}
@@ -91,6 +93,15 @@ class ControlCommands:
         self._applied()
         log.info("config.json applied")
         return self.status()
+
+    def config_show(self, request):
+        """``config show --running``: every option as this daemon applies it now; one taken
+        only at restart shows the value the daemon started with. Secrets masked."""
+        started = {key: value for key, value, _ in configuration.describe(self._settings.first_config)}
+        return {"options": [[key, list(value) if isinstance(value, tuple) else value, help_text]
+                            for key, value, help_text in
+                            ((key, started[key] if configuration.at_restart(key) else value, help_text)
+                             for key, value, help_text in configuration.describe(self._settings.config))]}
 
     def new_secret(self, request):
         self._secret.rotate()

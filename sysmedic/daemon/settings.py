@@ -67,7 +67,7 @@ class Settings:
     def __init__(self, home, port=None, fqdn=socket.getfqdn):
         self.home = home
         self._port = port
-        self.config = configuration.load_config(home)
+        self.config = self.first_config = configuration.load_config(home)  # first: what restart-only options use
         self.hostname = fqdn()
         self._hosts = {}
         self._fds_in_use = open_fds()
