@@ -4,7 +4,8 @@ A :class:`Figure` row says all that any layer needs to know of one per-user figu
 (the ``UserUsage`` field or, for a figure with its own collector, the key of
 ``UserUsage.extra``, and its name on the wire), unit and kind, how a window folds it, how it is
 exposed to Prometheus, its column in ``sysmedic top`` and ``sysmedic users``, its name in the
-per-minute history and ``get_history``, and its threshold option if it has one. The wire
+per-minute history and ``get_history``, and its threshold if users are judged on it (the
+options, the status, persistence, alerts and advice follow from that). The wire
 (``get_user_metrics``, ``system_update``'s ``user_metrics``), ``/metrics``, the history rows,
 ``get_history``, ``top`` and ``users`` loop over :data:`FIGURES`; none of them names a figure.
 
@@ -42,6 +43,27 @@ class Prometheus:
 
 
 @dataclass(frozen=True)
+class Threshold:
+    """A figure users are judged on: its metric name (``user:<name>:<metric>`` in alert causes,
+    ``metric`` in the protocol), from which the options are named: ``monitoring.user_<metric>_
+    threshold`` (the default) and ``users.<name>.<metric>_threshold`` (one user's), percent."""
+    metric: str                    # "cpu"
+    label: str                     # for people: "CPU"
+    advice: str                    # the recommendation; fields: user, usage, duration, label, unit
+    default: int = 80
+
+    @property
+    def option(self):
+        """The monitoring option of the default threshold."""
+        return "user_%s_threshold" % self.metric
+
+    @property
+    def limit(self):
+        """The per-user option (a field of ``config.UserLimits``)."""
+        return "%s_threshold" % self.metric
+
+
+@dataclass(frozen=True)
 class Figure:
     key: str                       # UserUsage field or extra key; the wire name
     unit: str                      # "%", "B/s", "" (a count)
@@ -54,10 +76,11 @@ class Figure:
     fold: str = AVERAGE
     digits: int = 1                # rounding on the wire (0: an integer)
     always: bool = True            # on the wire while unknown (as null); False: left out then
-    threshold: Optional[str] = None  # the UserLimits field / monitoring option of its threshold
+    threshold: Optional[Threshold] = None  # users are judged on it: alerts, status, persistence
     collect: Optional[Callable] = None  # window -> {uid: value}; None: the accountant computes it
     history_scale: int = 10        # stored units per unit in the in-memory timeline (integers there)
     sort_key: Optional[str] = None  # the key that sorts top's users by it
+    column: Optional[str] = None   # its heading in the web dashboard's user table; None: not shown there
 
     def of(self, user):
         """The user's figure (None while unknown)."""
@@ -89,13 +112,17 @@ FIGURES = [
     Figure("cpu_percent", "%", CPU_SHARE, "CPU%", 6, "%.1f",
            Prometheus("sysmedic_user_cpu_seconds_total", "counter",
                       "CPU seconds used by a user's processes (the same accounting as get_user_metrics)."),
-           history="cpu", threshold="cpu_threshold", sort_key="c"),
+           history="cpu", sort_key="c", column="CPU %", threshold=Threshold(
+               "cpu", "CPU", "Check {user}'s processes: {label} at {usage:.1f}{unit} of the machine for {duration} "
+                             "(ps -u {user} -o pid,pcpu,etime,cmd --sort=-pcpu)")),
     Figure("memory_percent", "%", MEMORY_SHARE, "MEM%", 6, "%.1f",
            Prometheus("sysmedic_user_memory_bytes", "gauge", "A user's memory (PSS where readable, else RSS)."),
-           history="memory", threshold="memory_threshold", sort_key="m"),
+           history="memory", sort_key="m", column="Memory %", threshold=Threshold(
+               "memory", "memory", "Check {user}'s memory: {usage:.1f}{unit} of RAM for {duration} "
+                                   "(ps -u {user} -o pid,rss,cmd --sort=-rss)")),
     Figure("processes", "", COUNT, "PROCS", 6, "%d",
            Prometheus("sysmedic_user_processes", "gauge", "A user's processes."),
-           fold=MAXIMUM, digits=0, sort_key="p"),
+           fold=MAXIMUM, digits=0, sort_key="p", column="Processes"),
     Figure("rss_percent", "%", MEMORY_SHARE, "RSS%", 6, "%.1f", always=False),
 ]
 
@@ -112,6 +139,17 @@ def kept() -> Tuple[Figure, ...]:
 def collected() -> Tuple[Figure, ...]:
     """The figures with a collector of their own."""
     return tuple(figure for figure in FIGURES if figure.collect is not None)
+
+
+def judged() -> Tuple[Figure, ...]:
+    """The figures with a threshold, in table order."""
+    return tuple(figure for figure in FIGURES if figure.threshold is not None)
+
+
+def columns():
+    """The web dashboard's user columns (``welcome``'s ``user_columns``): key, heading, digits."""
+    return [{"key": figure.key, "title": figure.column, "digits": figure.digits} for figure in FIGURES
+            if figure.column]
 
 
 def sorts():

@@ -1,10 +1,10 @@
-"""The metrics a user can exceed, declared once (stdlib-only leaf module).
+"""The metrics a user can exceed: one :class:`UserMetric` for each figure of
+:data:`sysmedic.figures.FIGURES` with a :class:`~sysmedic.figures.Threshold`.
 
-Each :class:`UserMetric` says where a user's figure is (a field of ``UserUsage``), which
-threshold applies (a field of ``config.UserLimits``, whose default is the ``user_<name>_threshold``
-monitoring option), how people read it, and what to recommend. Status labels, persistence
-tracking, alert conditions and recommendations all loop over :data:`USER_METRICS`; adding a
-metric is one entry here plus the figure (collector, ``UserUsage``) and its threshold option.
+Each says where a user's figure is, which threshold applies (a field of ``config.UserLimits``,
+whose default is the ``user_<metric>_threshold`` monitoring option, both made from the same
+rows), how people read it, and what to recommend. Status labels, persistence tracking, alert
+conditions and recommendations all loop over :data:`USER_METRICS`.
 """
 
 from dataclasses import dataclass
@@ -44,13 +44,6 @@ class UserMetric:
         return self.advice.format(user=user, usage=usage, duration=duration, label=self.label, unit=self.unit)
 
 
-CPU = UserMetric(
-    "cpu", "cpu_percent", "cpu_threshold", "CPU", "%",
-    "Check {user}'s processes: {label} at {usage:.1f}{unit} of the machine for {duration} "
-    "(ps -u {user} -o pid,pcpu,etime,cmd --sort=-pcpu)")
-MEMORY = UserMetric(
-    "memory", "memory_percent", "memory_threshold", "memory", "%",
-    "Check {user}'s memory: {usage:.1f}{unit} of RAM for {duration} (ps -u {user} -o pid,rss,cmd --sort=-rss)")
-
-USER_METRICS = (CPU, MEMORY)
+USER_METRICS = tuple(UserMetric(figure.threshold.metric, figure.key, figure.threshold.limit, figure.threshold.label,
+                                figure.unit, figure.threshold.advice) for figure in figures.judged())
 BY_NAME = {metric.name: metric for metric in USER_METRICS}

@@ -6,6 +6,7 @@ import socket
 import sys
 
 from .. import config as configuration
+from .. import figures
 from .. import views
 from ..analysis.assess import assess
 from ..analysis.status import visible_users
@@ -15,6 +16,7 @@ from ..daemon import control, process
 from .common import open_storage, print_json
 
 TOP_USERS = 10
+JUDGED = tuple(figure.threshold.metric for figure in figures.judged())  # "cpu", "memory"
 METHODS = {"exit-records": "exact, from the kernel's exit records",
            "reaped-children": "inferred from reaped children (run the daemon as root for exact figures)",
            "psutil": "inferred through psutil"}
@@ -70,7 +72,7 @@ def render(view):
     if accounting["exit_records_lost"]:
         method += ", %d exit records lost" % accounting["exit_records_lost"]
     for user in users[:TOP_USERS]:
-        marks = [m for m in ("cpu", "memory") if (user["username"], m) in persistent]
+        marks = [m for m in JUDGED if (user["username"], m) in persistent]
         note = ("  << persistent %s" % "+".join(marks)) if marks else ""
         lines.append("  %-16s %7.1f %7.1f %6d%s" % (user["username"][:16], user.get("cpu_percent") or 0.0,
                                                     user["memory_percent"], user["processes"], note))

@@ -8,7 +8,7 @@ import types
 
 from ..errors import ConfigError, SysMedicError
 from ..home import atomic_write, open_in_home
-from .options import SECTIONS, Config, Monitoring, UserLimits, WebSocketSettings
+from .options import SECTIONS, Config, Monitoring, UserLimits, WebSocketSettings, defaults
 from .values import Duration, headers_value, names_value
 
 
@@ -53,8 +53,7 @@ def config_from_dict(raw, source=CONFIG_FILE):
     monitoring = sections.get("monitoring", Monitoring())
     sections["users"] = types.MappingProxyType({
         name: _convert(UserLimits, limits, source, "users.%s." % name,
-                       cpu_threshold=monitoring.user_cpu_threshold,
-                       memory_threshold=monitoring.user_memory_threshold)
+                       **defaults(monitoring))
         for name, limits in sections.get("users", {}).items()})
     return Config(**sections)
 

@@ -2,8 +2,11 @@
 dataclass here, its metadata its converter, help text, whether it is secret and whether a
 running daemon takes it only at restart (:func:`~sysmedic.config.values.option`)."""
 
+import dataclasses
 import types
 from dataclasses import dataclass, field
+
+from .. import figures
 
 from .values import (addresses_value, argv_value, boolean_value, duration_in, events_option, float_range,
                      headers_value, int_range, names_value, one_of, option, severities_option, text_value, url_value)
@@ -20,8 +23,6 @@ class Monitoring:
     monitoring_interval: float = option(60.0, duration_in(1, shortest=1.0), "seconds between history rows in the database")
     cpu_threshold: int = option(80, PERCENT, "system CPU % above which the machine is under Heavy Load")
     memory_threshold: int = option(80, PERCENT, "system memory % above which the machine is under Heavy Load")
-    user_cpu_threshold: int = option(80, PERCENT, "default per-user CPU % threshold (share of the machine)")
-    user_memory_threshold: int = option(80, PERCENT, "default per-user memory % threshold")
     persistent_time: float = option(3600.0, duration_in(60), "minutes a user must stay above a threshold to be persistent")
     persistent_grace: float = option(15.0, duration_in(1, zero=True), "seconds a user may dip below a threshold without ending the run")
     alert_after: float = option(60.0, duration_in(1, zero=True), "seconds the machine must stay above a threshold before an alert opens")
@@ -33,6 +34,27 @@ class Monitoring:
     pss_interval: float = option(60.0, duration_in(1, shortest=1.0), "seconds between reads of each process's PSS (memory shared pages split)")
     history_memory: float = option(3600.0, duration_in(60, shortest=60.0), "minutes of samples kept in memory for get_history (20,000 at most)",
                                    restart=True)
+
+
+def _thresholds(fields):
+    """``(name, type, field)`` of a threshold option for each figure users are judged on
+    (:func:`sysmedic.figures.judged`): ``fields(threshold) -> (name, help)``."""
+    found = []
+    for figure in figures.judged():
+        name, help_text = fields(figure.threshold)
+        found.append((name, int, option(figure.threshold.default, PERCENT, help_text)))
+    return found
+
+
+def _made(name, fields, doc, bases=()):
+    """A frozen dataclass made from the figure table (its options named by the rows)."""
+    return dataclasses.make_dataclass(name, fields, bases=bases, frozen=True,
+                                      namespace={"__doc__": doc, "__module__": __name__})
+
+
+# The default threshold of each judged figure: monitoring.user_cpu_threshold, ...
+Monitoring = _made("Monitoring", _thresholds(lambda t: (t.option, "default per-user %s %% threshold" % t.label)),
+                   "The ``monitoring`` section.", bases=(Monitoring,))
 
 
 @dataclass(frozen=True)
@@ -91,10 +113,9 @@ class Alerts:
     notify_resolved: bool = option(True, boolean_value, "tell the notifiers when an alert resolves")
 
 
-@dataclass(frozen=True)
-class UserLimits:
-    cpu_threshold: int = option(80, PERCENT, "this user's CPU % threshold")
-    memory_threshold: int = option(80, PERCENT, "this user's memory % threshold")
+# One user's thresholds (users.<name>.cpu_threshold, ...), defaulting to the monitoring ones
+UserLimits = _made("UserLimits", _thresholds(lambda t: (t.limit, "this user's %s %% threshold" % t.label)),
+                   "A user's thresholds: one field per figure users are judged on.")
 
 
 @dataclass(frozen=True)
@@ -113,7 +134,7 @@ class Config:
         limits = self.users.get(username)
         if limits is not None:
             return limits
-        return UserLimits(self.monitoring.user_cpu_threshold, self.monitoring.user_memory_threshold)
+        return UserLimits(**defaults(self.monitoring))
 
 
 @dataclass(frozen=True)
@@ -152,3 +173,9 @@ class WebSocketSettings:
 
 SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "alerts": Alerts, "email": Email,
             "webhook": Webhook, "command": Command}
+
+
+def defaults(monitoring):
+    """``{UserLimits field: the monitoring option's value}``: a user's thresholds when none of
+    their own are set."""
+    return {figure.threshold.limit: getattr(monitoring, figure.threshold.option) for figure in figures.judged()}

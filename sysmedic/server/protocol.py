@@ -9,6 +9,7 @@ cannot block. A new request type is one entry in :data:`HANDLERS`.
 
 import json
 
+from .. import figures
 from .. import formatting as fmt
 from .. import views
 from ..collect import processes
@@ -33,8 +34,10 @@ def encode(kind, data, now, request_id=None):
 
 
 def welcome(state):
+    """The spec's five fields, and ``user_columns`` (extension): the per-user figures a user
+    table shows, in order (the web dashboard draws its columns from it)."""
     return {"message": "Connected to SysMedic", "version": state.version, "system": state.system_name,
-            "status": state.assessment.status, "daemon": "Running"}
+            "status": state.assessment.status, "daemon": "Running", "user_columns": figures.columns()}
 
 
 def system_update(state):
@@ -89,8 +92,7 @@ def config_data(state):
             "version": state.version,
             "update_interval": fmt.go_duration(monitoring.update_interval),
             "persistent_time": fmt.go_duration(monitoring.persistent_time),
-            "user_cpu_threshold": monitoring.user_cpu_threshold,
-            "user_memory_threshold": monitoring.user_memory_threshold}
+            **{figure.threshold.option: getattr(monitoring, figure.threshold.option) for figure in figures.judged()}}
 
 
 # Requests that cost more than one against the rate limit: get_history may read a day of rows

@@ -61,6 +61,10 @@ def test_dashboard_in_chromium_with_a_loaded_user(make_daemon, tmp_path):
     assert shown["cpuInk"]["near"] + shown["memoryInk"]["near"] > 20, (shown["cpuInk"], shown["memoryInk"])
     assert any(load.user in alert for alert in shown["alerts"])
     assert "yes" in shown["processes"]
+    # The user table's columns come from welcome's user_columns (the figure table), in order
+    table = shown["userTable"]
+    assert table["heads"] == ["User", "CPU %", "Memory %", "Processes"], table
+    assert len(table["row"]) == 4 and float(table["row"][1]) > 0 and int(table["row"][3]) >= 1, table
     assert "CPU:" in shown["tooltip"] and "Memory:" in shown["tooltip"]
     # Issue 22, item 17: what a first look at 1280x800 showed wrong
     layout, axes = shown["layout"], shown["axes"]

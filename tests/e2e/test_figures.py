@@ -107,3 +107,33 @@ def test_one_figure_row_reaches_every_layer(make_daemon, tmp_path):
                if t + answer["step"] <= started and v is not None]
     assert earlier and all(v > 0 for v in earlier), answer["users"][me]
     client.ws.close()
+
+
+JUDGED = ROW.replace('history="counted_again", digits=0, collect=_counted_again))', '''history="counted_again", digits=0, collect=_counted_again,
+                      threshold=Threshold("again", "processes", "Check {user}'s {usage:.0f} processes ({duration})")))''')
+
+
+def test_a_figure_row_with_a_threshold_is_judged_and_alerted_on(make_daemon, tmp_path):
+    """The same row with a Threshold: its options exist (the default in ``monitoring``, one
+    user's in ``users``), ``get_config`` has it, and a user above it opens an alert on it, with
+    the row's advice, and ``/metrics`` marks the user persistent on it. Still one file."""
+    assert JUDGED != ROW
+    command = copy_with(str(tmp_path / "copy"), {"figures.py": JUDGED})
+    me = pwd.getpwuid(os.getuid()).pw_name
+    home = str(tmp_path / "home")
+    # Everyone's threshold unreachable (100 processes is the most a percent option allows: a
+    # busy root may pass it, so root is held at 100 by name too), mine at 1: I run at least two.
+    daemon = make_daemon(home=home, websocket={"metrics": True}, start=False, config={
+        "monitoring": {"update_interval": 0.2, "persistent_time": "1s", "user_again_threshold": 100},
+        "users": {me: {"again_threshold": 1}}})
+    daemon.start(command=command + ["daemon", "run"])
+    shown = json.loads(run(command, home, "config", "show", "--json"))
+    assert shown["monitoring.user_again_threshold"] == 100 and shown["users.%s.again_threshold" % me] == 1, shown
+    client = Client(daemon.ws_url())
+    assert client.ask("get_config")["user_again_threshold"] == 100
+    alert = client.next("alert")["data"]
+    assert alert["cause"] == "user:%s:again" % me, alert
+    assert any(line.startswith("Check %s's " % me) and " processes (" in line for line in alert["recommendations"]), alert
+    wait_for(lambda: 'sysmedic_user_persistent{user="%s",metric="again"} 1' % me in http_get(daemon.url("/metrics"))[2].decode(),
+             15, what="the user persistent on the figure in /metrics")
+    client.ws.close()

@@ -63,6 +63,10 @@ function inked([canvasId, colour]) {
     await page.waitForFunction((user) => [...document.querySelectorAll('#alerts li')].some((li) => li.textContent.includes(user)),
       loadUser, { timeout: 90000 });
     result.alerts = await page.$$eval('#alerts li', (items) => items.map((i) => i.textContent));
+    result.userTable = await page.evaluate((user) => ({
+      heads: Array.from(document.querySelectorAll('#users-head th')).map((th) => th.textContent),
+      row: Array.from(document.querySelectorAll('#users tr')).map((tr) => Array.from(tr.cells).map((td) => td.textContent))
+        .find((cells) => cells[0] === user) }), loadUser);
     result.alertAfterOpen = Date.now() / 1000;
     await page.click(`#users tr:has-text("${loadUser}")`);
     await page.waitForFunction(() => document.getElementById('processes').textContent.includes('yes'), null, WAIT);

@@ -60,8 +60,13 @@ def test_alert_status_wording(unresolved, text):
 
 def test_welcome_and_system_update():
     s = state()
-    assert protocol.welcome(s) == {"message": "Connected to SysMedic", "version": "1.1.0",
-                                   "system": "Ubuntu 22.04.5 LTS", "status": "Medium Usage", "daemon": "Running"}
+    welcome = protocol.welcome(s)
+    columns = welcome.pop("user_columns")  # the extension: the user table's columns, from the figure table
+    assert welcome == {"message": "Connected to SysMedic", "version": "1.1.0",
+                       "system": "Ubuntu 22.04.5 LTS", "status": "Medium Usage", "daemon": "Running"}
+    assert columns == [{"key": "cpu_percent", "title": "CPU %", "digits": 1},
+                       {"key": "memory_percent", "title": "Memory %", "digits": 1},
+                       {"key": "processes", "title": "Processes", "digits": 0}]
     update = protocol.system_update(s)
     assert (update["cpu_usage"], update["memory_usage"], update["disk_usage"], update["uptime"]) == (
         45.2, 67.8, 32.1, "2d 4h 32m")
