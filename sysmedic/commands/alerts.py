@@ -8,7 +8,7 @@ from .. import formatting as fmt
 from .. import views
 from ..daemon import control, process
 from ..errors import SysMedicError, UsageError
-from ..collect.processes import describe_ended
+from ..views.processes import describe_ended
 from ..untrusted import terminal
 from .common import open_storage, parse_age, parse_count, print_json
 

@@ -6,7 +6,7 @@ import sys
 from .. import figures
 from ..daemon import control, process
 from ..errors import UsageError
-from ..collect.processes import MAX_LIMIT, describe_ended
+from ..views.processes import MAX_LIMIT, describe_ended
 from ..untrusted import MAX_COMMAND, pad, terminal
 from .common import parse_count, print_json
 

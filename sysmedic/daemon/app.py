@@ -26,7 +26,7 @@ from .. import __version__
 from ..history.recent import Timeline
 from ..collect import make_collector
 from ..errors import SysMedicError
-from ..history.query import History
+from ..history.query import BadArguments, History
 from ..home import ensure_home, read_as_owner
 from ..server.prometheus import render as render_metrics
 from ..notify import notifiers
@@ -182,7 +182,7 @@ class Daemon:
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
                                heartbeat_every=self.systemd.ping_every(),
-                               max_users=websocket.metrics_max_users, timeline=timeline, history=history.answer,
+                               max_users=websocket.metrics_max_users, timeline=timeline, history=_answering(history),
                                after_sample=heap_trimmer())
         self.health = Health(__version__, self.sampler, self.threads, self.registry, self.broadcaster,
                              self.writer, self.notifiers, config,
@@ -426,6 +426,17 @@ class Daemon:
             return
         for notifier in self.notifiers:
             notifier.submit(record, event)
+
+
+def _answering(history):
+    """``get_history``'s builder for the State: the History's answer, its BadArguments given to
+    the server as the protocol's BadRequest (the server knows the history only through this)."""
+    def answer(request, now, gone=lambda: False):
+        try:
+            return history.answer(request, now, gone)
+        except BadArguments as err:
+            raise protocol.BadRequest(str(err))
+    return answer
 
 
 def _libc_function(name):

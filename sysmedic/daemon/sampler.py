@@ -18,7 +18,7 @@ from ..analysis.assess import assess
 from ..history.rollup import HistoryWindow
 from ..analysis.status import visible_users
 from ..server.prometheus import Histogram, UserCounters
-from ..collect.processes import ended_processes, top_processes
+from ..views.processes import ended_processes, top_processes
 from ..server import protocol
 from .state import State
 

@@ -8,7 +8,7 @@ notifier: its own bounded queue and thread, so a slow SMTP server never delays t
 import logging
 
 from ..formatting import iso_utc
-from ..collect.processes import describe_ended
+from ..views.processes import describe_ended
 from ..untrusted import escape
 from ..errors import MailError
 from .base import Notifier

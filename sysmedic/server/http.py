@@ -1,5 +1,5 @@
 """The HTTP side of the server: the routes in :data:`ROUTES` (``GET /health``, the ``/ws``
-upgrade of docs/protocol-decisions.md decisions 12-14, and ``GET /``, the browser client).
+upgrade of docs/protocol-decisions.md decisions 12-14, and ``GET /``, the web dashboard).
 Each handler sees the daemon only through ``self.app``, a
 :class:`~sysmedic.server.context.ServerContext`; a WebSocket session runs in
 :mod:`sysmedic.server.session`.
@@ -329,8 +329,8 @@ class Handler(RequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _page(self, url):
-        """The browser client (package data; it holds no data and needs no secret)."""
+    def _dashboard(self, url):
+        """The web dashboard (package data; it holds no data and needs no secret)."""
         payload = self.app.dashboard()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -432,7 +432,7 @@ def read_token(path):
 
 # GET path -> handler method: adding an HTTP route is a method above and one entry here.
 ROUTES = {
-    "/": Handler._page,
+    "/": Handler._dashboard,
     "/health": Handler._health,
     "/metrics": Handler._metrics,
     "/ws": Handler._websocket,

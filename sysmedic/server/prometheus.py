@@ -13,7 +13,6 @@ are the rows of :data:`sysmedic.figures.FIGURES` that have a ``prometheus`` fami
 import math
 
 from .. import figures
-from ..analysis.thresholds import USER_METRICS
 from ..untrusted import label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -120,6 +119,9 @@ class Exposition:
         return "\n".join(self.lines) + "\n"
 
 
+JUDGED = tuple(figure.threshold.metric for figure in figures.judged())  # cpu, memory: the metrics users are judged on
+
+
 def render(state, daemon):
     """The exposition text of a State and the daemon's own figures (a
     :class:`~sysmedic.server.context.DaemonFigures`, the record ``/health`` renders too)."""
@@ -163,8 +165,8 @@ def render(state, daemon):
                        [({"user": u.username}, _exposed(figure, figure.of(u), system.memory_total)) for u in users])
     persistent = {(p.username, p.metric) for p in state.assessment.persistent}
     out.family("sysmedic_user_persistent", "gauge", "1 while a user is persistently above a threshold.",
-               [({"user": u.username, "metric": metric.name}, int((u.username, metric.name) in persistent))
-                for u in users for metric in USER_METRICS])
+               [({"user": u.username, "metric": metric}, int((u.username, metric) in persistent))
+                for u in users for metric in JUDGED])
     histogram = daemon.sample_durations
     samples = [({"le": repr(bound)}, count, "_bucket") for bound, count in zip(histogram.buckets, histogram.counts)]
     samples += [({"le": "+Inf"}, histogram.count, "_bucket"), (None, histogram.sum, "_sum"),

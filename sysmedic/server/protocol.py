@@ -12,7 +12,7 @@ import json
 from .. import figures
 from .. import formatting as fmt
 from .. import views
-from ..collect import processes
+from ..views import processes
 
 MAX_REQUEST_ID = 128
 MAX_ECHO = 64
@@ -135,13 +135,9 @@ def user_processes_data(state, request, gone=None):
 def history_data(state, request, gone=lambda: False):
     """``get_history`` (an extension, docs/protocol-decisions.md 17): the one request that may
     read the database (a range older than the samples kept in memory)."""
-    from ..history.query import BadArguments
     if state.history is None:
         raise BadRequest("history is not available")
-    try:
-        return state.history(request, state.snapshot.time, gone)
-    except BadArguments as err:
-        raise BadRequest(str(err))
+    return state.history(request, state.snapshot.time, gone)  # raises BadRequest for bad arguments
 
 
 # request type -> (response type, data builder): builders take the State, or the State and the

@@ -98,7 +98,8 @@ def test_bad_arguments_are_one_error(request_, message):
 def test_bad_arguments_are_the_protocols_error_reply():
     timeline = filled(10, NOW - 50)
     history = History(timeline, no_database, config)
-    state = types.SimpleNamespace(history=history.answer, snapshot=types.SimpleNamespace(time=NOW))
+    from sysmedic.daemon.app import _answering  # how the daemon hands the history to the server
+    state = types.SimpleNamespace(history=_answering(history), snapshot=types.SimpleNamespace(time=NOW))
     reply = protocol.respond('{"type": "get_history", "since": "soon", "request_id": "h"}', state, NOW)
     assert '"type":"error"' in reply and "since must be" in reply and '"request_id":"h"' in reply
     reply = protocol.respond('{"type": "get_history", "since": 40, "metrics": ["cpu"]}', state, NOW)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sysmedic.collect.records import ProcessWindow, ProcRow, RawSample, Snapshot, SystemMetrics, UserUsage
-from sysmedic.collect.processes import check_limit, top_processes
+from sysmedic.views.processes import check_limit, top_processes
 from sysmedic.untrusted import MAX_COMMAND, command_line, escape, mask_secrets
 from sysmedic.server import protocol
 

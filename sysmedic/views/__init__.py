@@ -5,8 +5,8 @@ the formats of docs/protocol-decisions.md (percentages to one decimal, uptime, l
 strings).
 """
 
-from . import figures
-from . import formatting as fmt
+from .. import figures
+from .. import formatting as fmt
 
 
 def system_info(snapshot):
