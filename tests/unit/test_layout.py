@@ -109,3 +109,12 @@ def test_every_error_a_user_sees_lives_in_errors_py():
                           if isinstance(node, ast.ClassDef) and any(
                               getattr(base, "id", getattr(base, "attr", "")) in KINDS for base in node.bases)]
     assert not elsewhere, elsewhere
+
+
+def test_the_server_gets_what_it_serves_through_its_context():
+    """Issue 23, item 3: the server imported the history, processes and metrics modules; it
+    gets the state, the history and the daemon's figures through ServerContext instead."""
+    barred = {"history", "collect", "analysis", "storage", "notify", "config", "daemon"}
+    found = sorted("%s imports %s" % (dotted, target) for dotted, (unit, ours, _) in modules().items()
+                   if unit == "server" for target in ours if unit_of(target) in barred)
+    assert not found, found
