@@ -1,6 +1,7 @@
 """The daemon's parts without a daemon: Sampler and StorageWriter with injected clocks and fakes,
 thread supervision, /health, the broadcaster's survival, mailboxes, systemd notify."""
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -540,6 +541,23 @@ def test_mailbox_get_waits_at_most_its_timeout():
     assert box.get(timeout=5) is CLOSED
 
 
+@contextlib.contextmanager
+def control_server(home, handlers):
+    """A ControlServer in ``home`` answering with ``handlers``, on its own thread, for the block."""
+    from sysmedic.daemon import control
+    server = control.ControlServer(str(home / control.SOCKET_FILE), handlers)
+    stop = threading.Event()
+    thread = threading.Thread(target=server.run, args=(stop,))
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        server.stop_accepting()
+        thread.join(5)
+        server.close()
+
+
 def test_a_control_handler_that_fails_still_answers_one_line(tmp_path, caplog):
     """Issue 13, Low 11: a handler raising anything but SysMedicError left the CLI with "the daemon
     closed the control connection"."""
@@ -548,18 +566,9 @@ def test_a_control_handler_that_fails_still_answers_one_line(tmp_path, caplog):
 
     def boom(request):
         raise OverflowError("Python int too large to convert to SQLite INTEGER")
-    server = control.ControlServer(str(tmp_path / control.SOCKET_FILE), {"boom": boom})
-    stop = threading.Event()
-    thread = threading.Thread(target=server.run, args=(stop,))
-    thread.start()
-    try:
+    with control_server(tmp_path, {"boom": boom}):
         with pytest.raises(SysMedicError, match=r"^the daemon failed to boom: OverflowError \(see its log\)$"):
             control.call(str(tmp_path), "boom")
-    finally:
-        stop.set()
-        server.stop_accepting()
-        thread.join(5)
-        server.close()
     assert "control command boom failed" in caplog.text and "OverflowError" in caplog.text
 
 
@@ -574,21 +583,12 @@ def test_an_error_crosses_the_control_socket_as_its_own_class(tmp_path):
 
     def missing(request):
         raise NotFound("no alert 99")
-    server = control.ControlServer(str(tmp_path / control.SOCKET_FILE), {"bad": bad, "missing": missing})
-    stop = threading.Event()
-    thread = threading.Thread(target=server.run, args=(stop,))
-    thread.start()
-    try:
+    with control_server(tmp_path, {"bad": bad, "missing": missing}):
         with pytest.raises(UsageError, match=r"^--limit: 0 is not a number") as raised:
             control.call(str(tmp_path), "bad")
         assert raised.value.status == 2
         with pytest.raises(NotFound, match=r"^no alert 99$"):
             control.call(str(tmp_path), "missing")
-    finally:
-        stop.set()
-        server.stop_accepting()
-        thread.join(5)
-        server.close()
     assert all(issubclass(cls, SysMedicError) and isinstance(cls.status, int) for cls in KINDS.values())
 
 
@@ -602,11 +602,7 @@ def test_a_caller_that_gives_up_is_one_log_line_not_a_traceback(tmp_path, caplog
     def slow(request):
         answered.wait(5)
         return {"big": "x" * (4 << 20)}  # more than the socket takes once its reader is gone
-    server = control.ControlServer(str(tmp_path / control.SOCKET_FILE), {"slow": slow})
-    stop = threading.Event()
-    thread = threading.Thread(target=server.run, args=(stop,))
-    thread.start()
-    try:
+    with control_server(tmp_path, {"slow": slow}):
         client = socket.socket(socket.AF_UNIX)
         client.connect(str(tmp_path / control.SOCKET_FILE))
         client.sendall(b'{"command": "slow"}\n')
@@ -615,11 +611,6 @@ def test_a_caller_that_gives_up_is_one_log_line_not_a_traceback(tmp_path, caplog
         deadline = time.monotonic() + 5
         while "left before its answer" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.01)  # polling with a deadline for the daemon's line
-    finally:
-        stop.set()
-        server.stop_accepting()
-        thread.join(5)
-        server.close()
     assert "control command slow: the caller left before its answer" in caplog.text
     assert "Traceback" not in caplog.text and "BrokenPipe" not in caplog.text
 
