@@ -66,7 +66,7 @@ def _test(args, home):
     enabled = [n for n in chosen if n.enabled()]
     if not enabled:
         raise SysMedicError("no notifier is configured (%s: see 'sysmedic config show')" % (
-            args["--notifier"] or "email, webhook, command"))
+            args["--notifier"] or ", ".join(configuration.NOTIFIERS)))
     failed = 0
     alert = test_alert(hostname)
     for notifier in enabled:

@@ -22,12 +22,12 @@ from .files import (CONFIG_FILE, MAX_FILE_BYTES, RESTART_NOTE, WEBSOCKET_FILE, a
                     describe, get_option, load_config, load_websocket, load_websocket_or_none, read_json,
                     set_option, set_user_option, show, shown_url, shown_value, stored_value, update_websocket,
                     websocket_from_dict, write_json)
-from .options import (PERCENT, SECTIONS, Alerts, Command, Config, Email, Filtering, Monitoring, UserLimits,
-                      Webhook, WebSocketSettings)
+from .options import (NOTIFIERS, PERCENT, SECTIONS, Alerts, Command, Config, Email, Filtering, Monitoring,
+                      UserLimits, Webhook, WebSocketSettings)
 from .values import EVENTS, SEVERITIES, option
 
 __all__ = ["CONFIG_FILE", "MAX_FILE_BYTES", "RESTART_NOTE", "WEBSOCKET_FILE", "at_restart", "config_from_dict",
            "describe", "get_option", "load_config", "load_websocket", "load_websocket_or_none", "read_json",
            "set_option", "set_user_option", "show", "shown_url", "shown_value", "stored_value", "update_websocket",
-           "websocket_from_dict", "write_json", "PERCENT", "SECTIONS", "Alerts", "Command", "Config", "Email",
+           "websocket_from_dict", "write_json", "NOTIFIERS", "PERCENT", "SECTIONS", "Alerts", "Command", "Config", "Email",
            "Filtering", "Monitoring", "UserLimits", "Webhook", "WebSocketSettings", "EVENTS", "SEVERITIES", "option"]

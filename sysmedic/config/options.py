@@ -118,17 +118,7 @@ UserLimits = _made("UserLimits", _thresholds(lambda t: (t.limit, "this user's %s
                    "A user's thresholds: one field per figure users are judged on.")
 
 
-@dataclass(frozen=True)
-class Config:
-    """The validated ``config.json``. ``users`` maps a user name to its :class:`UserLimits`."""
-    monitoring: Monitoring = field(default_factory=Monitoring)
-    filtering: Filtering = field(default_factory=Filtering)
-    email: Email = field(default_factory=Email)
-    alerts: Alerts = field(default_factory=Alerts)
-    webhook: Webhook = field(default_factory=Webhook)
-    command: Command = field(default_factory=Command)
-    users: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
-
+class _ConfigMethods:
     def user_limits(self, username):
         """The thresholds that apply to ``username`` (its overrides, else the defaults)."""
         limits = self.users.get(username)
@@ -171,8 +161,17 @@ class WebSocketSettings:
         return bool(self.tls_cert_file)
 
 
+# The sections of config.json, in the order config show lists them; a notifier's section is
+# also its registration (NOTIFIERS): sysmedic.notify.<name> is its module.
 SECTIONS = {"monitoring": Monitoring, "filtering": Filtering, "alerts": Alerts, "email": Email,
             "webhook": Webhook, "command": Command}
+NOTIFIERS = ("email", "webhook", "command")
+
+# The validated config.json: one field per section, and ``users`` (a user name -> UserLimits).
+Config = _made("Config", [(name, section, field(default_factory=section)) for name, section in SECTIONS.items()]
+               + [("users", types.MappingProxyType, field(default_factory=lambda: types.MappingProxyType({})))],
+               "The validated ``config.json``: a field per section of :data:`SECTIONS`; ``users`` maps a user "
+               "name to its :class:`UserLimits`.", bases=(_ConfigMethods,))
 
 
 def defaults(monitoring):

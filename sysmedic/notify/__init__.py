@@ -15,16 +15,17 @@ delivery); the daemon keeps a list of them, starts one thread per notifier (name
 
 ``test(alert)``     deliver a test notice now, once: ``None`` or the error (``alerts test``).
 
-Adding a notifier is a new module here, a settings section in :mod:`sysmedic.config` and one
-line in :func:`notifiers`.
+Adding a notifier is a module here, ``sysmedic/notify/<name>.py`` with ``NOTIFIER`` (its class,
+called with ``settings()`` and ``hostname``), and its settings section in
+:mod:`sysmedic.config.options`, named in ``SECTIONS`` and ``NOTIFIERS``: that is its registration.
 """
+
+import importlib
 
 
 def notifiers(config, hostname=None):
-    """Every notifier, each reading its settings from ``config()`` (reloads swap it)."""
-    from .command import CommandNotifier
-    from .email import Mailer
-    from .webhook import WebhookNotifier
-    return [Mailer(lambda: config().email, hostname=hostname),
-            WebhookNotifier(lambda: config().webhook, hostname=hostname),
-            CommandNotifier(lambda: config().command, hostname=hostname)]
+    """Every notifier of :data:`sysmedic.config.NOTIFIERS`, each reading its settings from
+    ``config()`` (reloads swap it)."""
+    from ..config import NOTIFIERS
+    return [importlib.import_module("%s.%s" % (__name__, name)).NOTIFIER(
+                lambda name=name: getattr(config(), name), hostname=hostname) for name in NOTIFIERS]

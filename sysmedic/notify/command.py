@@ -81,3 +81,6 @@ def run(settings, data):
     if status != 0:
         raise NotifyError("%s: exit status %d%s" % (program, status, (": " + output) if output else ""))
     log.info("command %s: exit status 0", program)
+
+
+NOTIFIER = CommandNotifier  # what sysmedic.notify.notifiers() makes of this module

@@ -110,3 +110,6 @@ class Mailer(Notifier):
 
     def deliver(self, settings, notice):
         self._send(settings, build_message(settings, notice))
+
+
+NOTIFIER = Mailer  # what sysmedic.notify.notifiers() makes of this module

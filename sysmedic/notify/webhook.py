@@ -157,3 +157,6 @@ def post(settings, data):
         text = log_text(answer.decode("utf-8", "replace").strip(), MAX_BODY_SHOWN)
         raise NotifyError("POST %s: HTTP %d %s%s" % (shown, response.status, response.reason,
                                                     (": " + text) if text else ""))
+
+
+NOTIFIER = WebhookNotifier  # what sysmedic.notify.notifiers() makes of this module

@@ -108,10 +108,11 @@ def write_config(home, config=None, websocket=None):
             json.dump(websocket, handle)
 
 
-def cli(home, *args, timeout=60, check=False):
-    env = dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
-    result = subprocess.run(SYSMEDIC + list(args), env=env, capture_output=True, text=True, timeout=timeout,
-                            cwd=ROOT)
+def cli(home, *args, timeout=60, check=False, command=None):
+    """``sysmedic ARGS`` in ``home`` (``command``: another checkout's, e.g. from :func:`copy_with`)."""
+    env = dict(os.environ, SYSMEDIC_HOME=home) if command else dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
+    result = subprocess.run((command or SYSMEDIC) + list(args), env=env, capture_output=True, text=True,
+                            timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
         raise AssertionError("sysmedic %s failed (%d): %s" % (" ".join(args), result.returncode, result.stderr))
     return result
@@ -247,25 +248,34 @@ class Client:
             self.broadcasts.append(message)
 
 
-def copy_with(where, appended):
-    """The package and bin/ copied to ``where``, each ``{path in sysmedic/: text}`` appended to
-    its file, and nothing else changed (checked); returns the command that runs the copy
-    (docs/architecture.md's "Extending" table, held true by tests/e2e/test_extending.py)."""
+def copy_with(where, changes):
+    """The package and bin/ copied to ``where`` with ``{path in sysmedic/: change}`` made to
+    it, and nothing else changed (checked): a string is appended to the file (made if it is
+    new), a function takes the file's text and returns the new one. Returns the command that
+    runs the copy (docs/architecture.md's "Extending" table, held true by
+    tests/e2e/test_extending.py and tests/e2e/test_figures.py)."""
     import filecmp
     import shutil
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(os.path.join(ROOT, "sysmedic"), os.path.join(where, "sysmedic"), ignore=ignore)
     shutil.copytree(os.path.join(ROOT, "bin"), os.path.join(where, "bin"), ignore=ignore)
-    for path, text in appended.items():
-        with open(os.path.join(where, "sysmedic", path), "a") as handle:
-            handle.write(text)
+    for path, change in changes.items():
+        target = os.path.join(where, "sysmedic", path)
+        if callable(change):
+            with open(target) as handle:
+                text = change(handle.read())
+            with open(target, "w") as handle:
+                handle.write(text)
+        else:
+            with open(target, "a") as handle:
+                handle.write(change)
     changed = []
 
     def compare(found):
         changed.extend(os.path.relpath(os.path.join(found.left, name), os.path.join(where, "sysmedic"))
-                       for name in found.diff_files)
+                       for name in found.diff_files + found.left_only)
         for sub in found.subdirs.values():
             compare(sub)
     compare(filecmp.dircmp(os.path.join(where, "sysmedic"), os.path.join(ROOT, "sysmedic"), ignore=["__pycache__"]))
-    assert sorted(changed) == sorted(appended), changed
+    assert sorted(changed) == sorted(changes), changed
     return [sys.executable, os.path.join(where, "bin", "sysmedic")]
