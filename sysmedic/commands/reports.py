@@ -3,6 +3,7 @@
 import sys
 import time
 
+from .. import figures
 from .. import formatting as fmt
 from .common import open_storage, parse_age, parse_count, print_json
 
@@ -24,13 +25,15 @@ def run(args, home):
         if not rows:
             sys.stdout.write("No user history in the last %s.\n" % args["--period"])
             return 0
+        kept = figures.kept()  # each figure the history keeps: its average and its peak
         sys.stdout.write("User usage over the last %s (share of the machine)\n\n" % args["--period"])
-        sys.stdout.write("  %-16s %8s %8s %8s %8s %7s %8s\n"
-                         % ("USER", "CPU avg", "CPU max", "MEM avg", "MEM max", "PROCS", "ROWS"))
+        sys.stdout.write("  %-16s" % "USER" + "".join(" %8s %8s" % (f.name + " avg", f.name + " max") for f in kept)
+                         + " %7s %8s\n" % ("PROCS", "ROWS"))
         for row in rows:
-            sys.stdout.write("  %-16s %8.1f %8.1f %8.1f %8.1f %7.1f %8d\n" % (
-                row["username"][:16], row["cpu_avg"] or 0.0, row["cpu_max"] or 0.0, row["memory_avg"] or 0.0,
-                row["memory_max"] or 0.0, row["processes_avg"] or 0.0, row["samples"]))
+            sys.stdout.write("  %-16s" % row["username"][:16]
+                             + "".join(" %8.1f %8.1f" % (row[f.history + "_avg"] or 0.0, row[f.history + "_max"] or 0.0)
+                                       for f in kept)
+                             + " %7.1f %8d\n" % (row["processes_avg"] or 0.0, row["samples"]))
         return 0
     report = {"samples": 0, "status_samples": {}, "alerts_opened": {}}
     counts = (0, 0)

@@ -385,7 +385,18 @@ class Storage:
         query += " GROUP BY username ORDER BY AVG(cpu) DESC, AVG(memory) DESC LIMIT ?"
         args.append(int(top))
         keys = ("username", "samples", "cpu_avg", "cpu_max", "memory_avg", "memory_max", "processes_avg")
-        return [dict(zip(keys, row)) for row in self._db.execute(query, args)]
+        rows = [dict(zip(keys, row)) for row in self._db.execute(query, args)]
+        extra = [figure.history for figure in figures.kept() if figure.history not in COLUMNED]
+        if rows and extra:  # the figures kept beyond the v1 columns, from their own rows, in table order
+            named = [row["username"] for row in rows]
+            found = {(name, figure): (average, peak) for name, figure, average, peak in self._db.execute(
+                "SELECT username, figure, AVG(value), MAX(peak) FROM user_figure_history WHERE time >= ?"
+                " AND username IN (%s) AND figure IN (%s) GROUP BY username, figure"
+                % (",".join("?" * len(named)), ",".join("?" * len(extra))), [since] + named + extra)}
+            for row in rows:
+                for figure in extra:
+                    row[figure + "_avg"], row[figure + "_max"] = found.get((row["username"], figure), (None, None))
+        return rows
 
 
 PROGRESS_EVERY = 20000  # SQLite VM instructions between two looks at a query's cancellation (~1 ms)

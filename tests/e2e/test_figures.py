@@ -2,7 +2,7 @@
 appended to ``sysmedic/figures.py``, and nothing else changed, shows that figure in
 ``get_user_metrics``, ``/metrics`` (promtool-clean), the per-minute history rows in SQLite and
 ``get_history`` (from memory, and from the database a previous run wrote), ``sysmedic users
---json`` and ``sysmedic top --once``.
+--json``, ``sysmedic reports users`` and ``sysmedic top --once``.
 
 The figure counts a user's processes in the window's second reading, from the process table:
 the same number the accountant gives as ``processes``, so the two must agree user by user."""
@@ -96,6 +96,10 @@ def test_one_figure_row_reaches_every_layer(make_daemon, tmp_path):
     # the per-minute rows in SQLite, and get_history of a later run reading them back
     # (rows over a few seconds, so that whole buckets of the answer lie before the second run)
     wait_for(lambda: sum(name == me for name, _, _ in figure_rows(home)) >= 6, 30, what="history rows of the figure")
+    # sysmedic reports users: the figure's average and peak beside CPU and memory
+    reported = json.loads(run(command, home, "reports", "users", "--user=" + me, "--json"))["users"]
+    assert reported and reported[0]["counted_again_avg"] >= 1 and reported[0]["counted_again_max"] >= 1, reported
+    assert "AGAIN avg" in run(command, home, "reports", "users", "--user=" + me), reported
     client.ws.close()
     assert first.terminate() == 0
     second = make_daemon(home=home, config=FAST, start=False).start(command=command + ["daemon", "run"])
