@@ -11,7 +11,7 @@ import time
 
 from .. import __version__, views
 from .. import config as configuration
-from ..errors import SysMedicError
+from ..errors import NotFound, SysMedicError, UsageError
 from ..server import protocol
 from ..server.frames import SECRET_ROTATED
 from ..storage import MAX_ALERT_ID
@@ -120,9 +120,9 @@ class ControlCommands:
     def resolve(self, request):
         alert_id = request.get("id")
         if alert_id is not None and (not isinstance(alert_id, int) or isinstance(alert_id, bool)):
-            raise SysMedicError("alert id must be a number")
+            raise UsageError("alert id must be a number")
         if alert_id is not None and not 0 <= alert_id <= MAX_ALERT_ID:
-            raise SysMedicError("alert %d does not exist" % alert_id)
+            raise NotFound("alert %d does not exist" % alert_id)
         return {"resolved": self._writer.resolve(alert_id).result(timeout=RESOLVE_TIMEOUT)}
 
     def users(self, request):
