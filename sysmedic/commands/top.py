@@ -12,16 +12,14 @@ sort, arrows move, Enter shows the user's processes, Esc or Left goes back, ``h`
 help, ``q`` quits) and redraws on resize. The selection follows its user (:func:`follow`).
 """
 
-import json
 import locale
 import re
 import sys
 import time
-from urllib.parse import quote, urlsplit
 
 from .. import figures
-from ..errors import SysMedicError
 from ..untrusted import pad, terminal
+from .client import Connection
 
 SPARK_SECONDS = 300
 BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
@@ -146,46 +144,17 @@ class RemoteFeed:
     """Frames from a daemon's WebSocket (``sysmedic[s]://SECRET@HOST:PORT/`` or ``ws[s]://...``)."""
 
     def __init__(self, url, cafile=None, timeout=10.0):
-        import ssl
-        import simple_websocket
-        self._timeout = timeout
-        endpoint = websocket_url(url)
-        context = None
-        if endpoint.startswith("wss:"):
-            context = ssl.create_default_context(cafile=cafile)
-        try:
-            self._ws = simple_websocket.Client.connect(endpoint, ssl_context=context, max_message_size=1 << 24)
-        except ssl.SSLCertVerificationError as err:
-            raise SysMedicError("%s: the server's certificate is not trusted (%s); give its CA with --cafile"
-                                % (_shown(url), err.verify_message or err.reason))
-        except (OSError, simple_websocket.ConnectionError) as err:
-            raise SysMedicError("cannot connect to %s: %s" % (_shown(url), getattr(err, "status_code", None) == 401
-                                                                 and "invalid secret" or err))
-        self._counter = 0
+        self._client = Connection(url, cafile=cafile, timeout=timeout, broadcast=self._saw)
         self._name = self._status = None
         self._interval = None
 
+    def _saw(self, message):
+        if message["type"] in ("welcome", "system_update"):
+            self._status = message["data"].get("status", self._status)
+            self._name = message["data"].get("system", self._name)
+
     def _ask(self, kind, **arguments):
-        import simple_websocket
-        self._counter += 1
-        request_id = "top-%d" % self._counter
-        self._ws.send(json.dumps(dict(arguments, type=kind, request_id=request_id)))
-        deadline = time.monotonic() + self._timeout
-        try:
-            while True:
-                text = self._ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-                if text is None:
-                    raise SysMedicError("no answer to %s within %gs" % (kind, self._timeout))
-                message = json.loads(text)
-                if message["type"] in ("welcome", "system_update"):
-                    self._status = message["data"].get("status", self._status)
-                    self._name = message["data"].get("system", self._name)
-                if message.get("request_id") == request_id:
-                    if message["type"] == "error":
-                        raise SysMedicError("%s: %s" % (kind, message["data"]["error"]))
-                    return message["data"]
-        except simple_websocket.ConnectionClosed as err:
-            raise SysMedicError("the daemon closed the connection (%s)" % (err.reason or "no reason"))
+        return self._client.ask(kind, **arguments)
 
     def frame(self, points):
         if self._interval is None:
@@ -204,28 +173,7 @@ class RemoteFeed:
         return data["processes"], data.get("ended") or []
 
     def close(self):
-        try:
-            self._ws.close()
-        except Exception:  # already closed: nothing to do
-            pass
-
-
-def websocket_url(url):
-    """The ws(s):// endpoint of a ``sysmedic[s]://secret@host:port/`` or ``ws[s]://`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme in ("sysmedic", "sysmedics") and parts.username and parts.hostname:
-        host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
-        return "%s://%s:%d/ws?secret=%s" % ("wss" if parts.scheme == "sysmedics" else "ws", host, parts.port or 8060,
-                                          quote(parts.username, safe=""))
-    if parts.scheme in ("ws", "wss") and parts.hostname:
-        return url
-    raise SysMedicError("--url: use sysmedic[s]://SECRET@HOST:PORT/ or ws[s]://HOST:PORT/ws?secret=SECRET")
-
-
-def _shown(url):
-    """``url`` without its secret, for messages."""
-    parts = urlsplit(url)
-    return "%s://%s:%s" % (parts.scheme, parts.hostname, parts.port or 8060)
+        self._client.close()
 
 
 def _seconds(go_duration):

@@ -25,7 +25,7 @@ FLOORS = (
 )
 FLOOR = {unit: level for level, units in enumerate(FLOORS) for unit in units}
 LIBRARIES = {"psutil": "sysmedic.collect.psutil_source", "docopt": "sysmedic.cli",
-             "simple_websocket": "sysmedic.commands.top"}
+             "simple_websocket": "sysmedic.commands.client"}
 
 
 def modules():

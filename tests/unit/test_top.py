@@ -3,7 +3,8 @@
 import pytest
 
 from sysmedic.errors import SysMedicError
-from sysmedic.commands.top import render, sparkline, websocket_url
+from sysmedic.commands.client import websocket_url
+from sysmedic.commands.top import render, sparkline
 
 FRAME = {"name": "Debian GNU/Linux 12 (bookworm)", "status": "Heavy Load", "time": 1_800_000_000.0, "interval": 5,
          "system": {"cpu_usage": 91.5, "memory_usage": 40.0, "disk_usage": 23.3, "load_avg": "1.97, 1.87, 1.72",
