@@ -73,8 +73,27 @@ def main(argv=None, environ=None):
     if list(argv) == ["--version"]:  # init scripts and packaging ask this: answer before docopt
         sys.stdout.write("sysmedic %s\n" % __version__)  # loads (~25 ms uncached in a zipapp)
         return 0
+    if list(argv) in (["-h"], ["--help"]):
+        sys.stdout.write(__doc__.strip("\n") + "\n")
+        return 0
+    from . import needs
+    absent = needs.missing(needs.NEEDED)  # before the first import that may need one (issue 24)
+    if absent is not None:
+        sys.stderr.write(needs.missing_line(absent) + "\n")
+        return 1
+    try:
+        return _run(argv, environ)
+    except ImportError as err:  # a module the checks did not foresee: still one line
+        if needs.module_of(err) is None:
+            raise
+        sys.stderr.write(needs.missing_line(needs.module_of(err)) + "\n")
+        return 1
+
+
+def _run(argv, environ):
     from docopt import DocoptExit, docopt
 
+    from . import needs
     from .errors import SysMedicError
     from .home import check_home, home_dir
     try:
@@ -86,6 +105,10 @@ def main(argv=None, environ=None):
         return done.code or 0
     home = home_dir(environ)
     command = next((name for name in COMMANDS if args[name]), "dashboard")
+    absent = needs.missing(needs.SERVING) if serves(command, args) else None
+    if absent is not None:  # the WebSocket server and client need them: refuse before starting
+        sys.stderr.write("%s; 'sysmedic %s' needs it\n" % (needs.missing_line(absent), " ".join(argv)))
+        return 1
     try:
         check_home(home)  # before any file in it is read (issue 13)
         module = importlib.import_module("sysmedic.commands." + MODULES.get(command, command))
@@ -97,6 +120,12 @@ def main(argv=None, environ=None):
         return 130
     except BrokenPipeError:
         return 1
+
+
+def serves(command, args):
+    """Whether the command serves or connects over WebSocket (it needs :data:`needs.SERVING`)."""
+    return ((command == "daemon" and (args["run"] or args["start"])) or (command == "websocket" and args["start"])
+            or (command == "top" and bool(args["--url"])))
 
 
 def _forms(command):

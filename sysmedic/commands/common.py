@@ -43,8 +43,9 @@ def parse_port(text, default=8060):
 
 def open_storage(home, create=False):
     """A Storage on the home's database; ``None`` when it does not exist and ``create`` is off."""
-    from ..storage import Storage, database_path
+    from ..storage import Storage, database_path, require_sqlite
     path = database_path(home)
+    require_sqlite(path)  # a Python without sqlite3: say so, not "No alerts." (issue 24)
     if not create and not os.path.exists(path):
         return None
     ensure_home(home)

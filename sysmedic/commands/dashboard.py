@@ -6,7 +6,7 @@ import socket
 import sys
 
 from .. import config as configuration
-from .. import figures
+from .. import figures, needs
 from .. import views
 from ..analysis.assess import assess
 from ..analysis.status import visible_users
@@ -40,7 +40,7 @@ def sampled_now(home):
     snapshot = make_collector(config.monitoring.collector).prime(1.0)
     assessment, _ = assess(snapshot, config, None, snapshot.time)
     users = visible_users(snapshot.users, config.filtering)
-    storage = open_storage(home)
+    storage = open_storage(home) if needs.available("sqlite3") else None  # no sqlite3: nothing was stored
     counts = (0, 0)
     if storage is not None:
         with storage:

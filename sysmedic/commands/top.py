@@ -17,7 +17,8 @@ import re
 import sys
 import time
 
-from .. import figures
+from .. import figures, needs
+from ..errors import SysMedicError
 from ..untrusted import pad, terminal
 from .client import Connection
 
@@ -200,7 +201,10 @@ def show(feed, once=False, out=None):
         text = "\n".join(render(feed.frame(size.columns - 26), size.columns, size.lines)) + "\n"
         (out or sys.stdout).write(text)
         return 0
-    import curses
+    try:
+        import curses
+    except ImportError:  # a Python without curses (OpenWrt's python3-ncurses): --once still works
+        raise SysMedicError(needs.optional_line("curses"))
     locale.setlocale(locale.LC_ALL, "")
     ascii_only = locale.getpreferredencoding(False).lower().replace("-", "") != "utf8"
     return curses.wrapper(lambda screen: _loop(screen, feed, ascii_only))

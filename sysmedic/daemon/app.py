@@ -22,10 +22,10 @@ import sys
 import threading
 import time
 
-from .. import __version__
+from .. import __version__, needs
 from ..history.recent import Timeline
 from ..collect import make_collector
-from ..errors import SysMedicError
+from ..errors import StorageError, SysMedicError
 from ..history.query import BadArguments, History
 from ..home import ensure_home, read_as_owner
 from ..server.prometheus import render as render_metrics
@@ -47,7 +47,7 @@ from .listeners import Listeners
 from .pidfile import PID_FILE, PidFile
 from .sampler import Sampler
 from .settings import Settings
-from .state import Shared
+from .state import AlertSummary, Shared
 from .systemd import SystemdNotifier
 from .threads import Threads, log_uncaught
 from .writer import StorageWriter, summary
@@ -130,6 +130,8 @@ class Daemon:
             os.umask(0o077)
             logs.setup(self.home, to_file=self.log_file)
             pidfile.acquire()
+            for line in needs.daemon_gaps():  # in the log once, in /health's warnings always
+                log.warning(line)
         except SysMedicError as err:
             sys.stderr.write("sysmedic: %s\n" % err)
             return 1
@@ -147,6 +149,19 @@ class Daemon:
             pidfile.release()
             log.info("stopped")
 
+    def _database(self):
+        """``(path, causes of the open alerts, AlertSummary)``; the path is None when this
+        Python has no sqlite3 (issue 24: the daemon runs, stores nothing, and says so)."""
+        if not needs.available("sqlite3"):
+            return None, set(), AlertSummary(0, 0, ())
+        path = database_path(self.home)
+        corrupt = set_aside_if_corrupt(path)
+        if corrupt:
+            log.warning("%s is corrupt (%s): moved to %s; starting a fresh database", path, corrupt[1],
+                        os.path.basename(corrupt[0]))
+        with Storage(path) as storage:  # create or migrate before any thread uses it
+            return path, {record.cause for record in storage.alerts(unresolved=True)}, summary(storage)
+
     def _build(self):
         """Build every part; returns the bound (not yet serving) listener, or None."""
         self.settings = Settings(self.home, port=self._port)
@@ -158,14 +173,7 @@ class Daemon:
         self._collecting = self._collection()
         exits = self.exits = self._exit_listener(self._collecting[0])
         collector = self._collector(exits)
-        path = database_path(self.home)
-        corrupt = set_aside_if_corrupt(path)
-        if corrupt:
-            log.warning("%s is corrupt (%s): moved to %s; starting a fresh database", path, corrupt[1],
-                        os.path.basename(corrupt[0]))
-        with Storage(path) as storage:  # create or migrate before any thread uses it
-            active = {record.cause for record in storage.alerts(unresolved=True)}
-            alert_summary = summary(storage)
+        path, active, alert_summary = self._database()
         self.secret = Secret()
         self.dashboard = read_text("sysmedic.web", "dashboard.html").encode("utf-8")
         self.shared = Shared(alert_summary)
@@ -177,8 +185,11 @@ class Daemon:
         monitoring = self.settings.config.monitoring
         timeline = Timeline(min(MAX_TIMELINE_POINTS, monitoring.history_memory / monitoring.update_interval),
                             interval=monitoring.update_interval)
-        history = History(timeline, lambda *query: history_buckets(path, *query), config,
-                          stored=lambda since, until: history_stored(path, since, until))
+        if path is None:
+            history = History(timeline, _no_database, config, stored=lambda since, until: False)
+        else:
+            history = History(timeline, lambda *query: history_buckets(path, *query), config,
+                              stored=lambda since, until: history_stored(path, since, until))
         self.sampler = Sampler(collector, config, self.shared, self.writer, self.broadcaster, os_name(),
                                __version__, active_causes=active, heartbeat=self._heartbeat,
                                heartbeat_every=self.systemd.ping_every(),
@@ -437,6 +448,10 @@ def _answering(history):
         except BadArguments as err:
             raise protocol.BadRequest(str(err))
     return answer
+
+
+def _no_database(*query):
+    raise StorageError(needs.absent("sqlite3"))
 
 
 def _libc_function(name):

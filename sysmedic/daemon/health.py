@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from .. import views
+from .. import needs, views
 from ..server.context import DaemonFigures, NotifierFigures
 from .threads import FAILED
 
@@ -59,6 +59,7 @@ class Health:
         self._monotonic = monotonic
         self._clock = clock
         self._home_problem = home_problem
+        self._gaps = needs.daemon_gaps()
 
     def figures(self):
         """The daemon's own figures now (:class:`~sysmedic.server.context.DaemonFigures`), each
@@ -97,7 +98,7 @@ class Health:
         snapshot = getattr(self._sampler, "last_snapshot", None)
         if snapshot is None:
             return []
-        found = list(snapshot.unseen)
+        found = list(snapshot.unseen) + list(self._gaps)
         if snapshot.accounting != "exit-records" and sys.platform.startswith("linux"):
             found.append("per-user CPU is inferred from reaped children, not exact: the kernel's exit records need "
                          "root or CAP_NET_ADMIN (README, \"Per-user CPU\")")

@@ -11,6 +11,8 @@ reach the log through :func:`log_uncaught`, installed as ``threading.excepthook`
 import logging
 import threading
 
+from .. import needs
+
 log = logging.getLogger(__name__)
 
 RUNNING, STOPPED, FAILED = "running", "stopped", "failed"
@@ -21,6 +23,9 @@ def log_uncaught(args):
     if issubclass(args.exc_type, SystemExit):
         return
     name = args.thread.name if args.thread is not None else "?"
+    if needs.module_of(args.exc_value):
+        log.error("thread %s died: %s", name, needs.absent(needs.module_of(args.exc_value)))
+        return
     log.error("thread %s died", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
@@ -48,10 +53,13 @@ class Threads:
     def _run(self, name, target):
         try:
             target(self._stop)
-        except BaseException:
+        except BaseException as err:
             with self._lock:
                 self._failed.add(name)
-            log.exception("thread %s died; the daemon is degraded", name)
+            if needs.module_of(err):  # a module this Python lacks: one line, no traceback (issue 24)
+                log.error("thread %s died; the daemon is degraded: %s", name, needs.absent(needs.module_of(err)))
+            else:
+                log.exception("thread %s died; the daemon is degraded", name)
             if self._on_failure is not None:
                 self._on_failure(name)
             return

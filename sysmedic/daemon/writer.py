@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
-from .. import views
+from .. import needs, views
 from ..errors import StorageError, SysMedicError
 from ..mailbox import CLOSED, TIMEOUT, Mailbox, refuse_new
 from ..storage import AlertRecord, Storage, storage_fault
@@ -54,7 +54,7 @@ class StorageWriter:
     """
 
     def __init__(self, path, on_alert, on_summary, limit=1000, summary=None, clock=time.time, on_notice=None):
-        self.path = path
+        self.path = path  # None: no database (Python without sqlite3); alerts still go out
         self._queue = Mailbox(limit, refuse_new, on_drop=self._refused)
         self._on_alert = on_alert
         self._on_notice = on_notice or (lambda event, record: None)
@@ -115,6 +115,8 @@ class StorageWriter:
                 storage.close()
 
     def _open(self):
+        if self.path is None:
+            return None
         try:
             storage = Storage(self.path)
         except StorageError as err:
@@ -129,6 +131,11 @@ class StorageWriter:
         return storage
 
     def _handle(self, storage, item):
+        if self.path is None:  # nothing can be stored: what must be announced still is
+            if item.unstored is not None:
+                item.unstored()
+            item.future.set_exception(StorageError(needs.optional_line("sqlite3")))
+            return
         if self.failure is not None:  # still failing: keep the order behind what is kept
             self._fault(item, None)
             return

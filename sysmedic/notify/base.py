@@ -13,6 +13,7 @@ import socket
 import time
 from typing import NamedTuple
 
+from .. import needs
 from ..errors import NotifyError
 from ..formatting import iso_utc
 from ..mailbox import Mailbox, drop_oldest
@@ -142,7 +143,7 @@ class Notifier:
         for attempt in range(1, attempts + 1):
             self.delivering_since = time.monotonic()
             try:
-                self.deliver(settings, notice)
+                self._deliver(settings, notice)
             except NotifyError as err:
                 self.delivering_since = None
                 log.error("%s: %s notice of alert %s not delivered (attempt %d of %d): %s",
@@ -186,10 +187,20 @@ class Notifier:
     def test(self, alert):
         """Deliver a test notice of ``alert`` now, once: ``None`` when delivered, else the error."""
         try:
-            self.deliver(self._settings(), Notice("test", alert, self.host()))
+            self._deliver(self._settings(), Notice("test", alert, self.host()))
         except NotifyError as err:
             return str(err)
         return None
+
+    def _deliver(self, settings, notice):
+        """:meth:`deliver`, with a module this Python lacks (``smtplib`` on a minimal one) as a
+        failed delivery that says which (issue 24)."""
+        try:
+            self.deliver(settings, notice)
+        except ImportError as err:
+            if needs.module_of(err) is None:
+                raise
+            raise NotifyError(needs.absent(needs.module_of(err)))
 
     def deliver(self, settings, notice):
         raise NotImplementedError

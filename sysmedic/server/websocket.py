@@ -33,7 +33,10 @@ import importlib.util
 import socket
 import struct
 import sys
-import termios
+try:
+    from termios import TIOCOUTQ
+except ImportError:  # optional (sysmedic.needs): the send-queue size is then unknown (-1)
+    TIOCOUTQ = None
 import threading
 import time
 
@@ -74,8 +77,10 @@ class SendTimeout(OSError):
 
 def _unsent(sock):
     """Bytes in the kernel send queue not yet acknowledged (Linux TIOCOUTQ; -1 if unknown)."""
+    if TIOCOUTQ is None:
+        return -1
     try:
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), TIOCOUTQ, b"\0\0\0\0"))[0]
     except (OSError, AttributeError):
         return -1
 

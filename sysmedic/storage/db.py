@@ -11,12 +11,15 @@ the SQL resource that brings the previous one to it, so later releases add a fil
 import functools
 import json
 import os
-import sqlite3
+try:
+    import sqlite3
+except ImportError:  # optional (sysmedic.needs): the daemon runs without a database, the commands say so
+    sqlite3 = None
 import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from .. import figures
+from .. import figures, needs
 from ..errors import NotFound, StorageError
 from ..home import not_a_link, open_in_home
 from ..resources import read_text
@@ -34,6 +37,12 @@ def _faults(err):
     """SQLite errors that say the database cannot be used now (full disk, read-only file, I/O
     error, lock, corruption), as opposed to a bug in a statement (IntegrityError and the like)."""
     return isinstance(err, sqlite3.OperationalError) or type(err) is sqlite3.DatabaseError
+
+
+def require_sqlite(path):
+    """:raises StorageError: this Python has no sqlite3 module (one line saying so)."""
+    if sqlite3 is None:
+        raise StorageError("%s: cannot be read or written: %s" % (path, needs.absent("sqlite3")))
 
 
 def refuse_links(path):
@@ -142,6 +151,7 @@ class Storage:
     def __init__(self, path, clock=time.time, busy_timeout=5.0):
         self.path = path
         self._clock = clock
+        require_sqlite(path)
         try:
             refuse_links(path)
             if not os.path.exists(path):
@@ -437,6 +447,7 @@ def _reader(path):
     :raises StorageError: when it cannot be opened.
     """
     from urllib.parse import quote
+    require_sqlite(path)
     try:
         refuse_links(path)
         return sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True, timeout=2.0)

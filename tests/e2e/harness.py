@@ -108,9 +108,11 @@ def write_config(home, config=None, websocket=None):
             json.dump(websocket, handle)
 
 
-def cli(home, *args, timeout=60, check=False, command=None):
-    """``sysmedic ARGS`` in ``home`` (``command``: another checkout's, e.g. from :func:`copy_with`)."""
-    env = dict(os.environ, SYSMEDIC_HOME=home) if command else dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT)
+def cli(home, *args, timeout=60, check=False, command=None, env=None):
+    """``sysmedic ARGS`` in ``home`` (``command``: another checkout's, e.g. from :func:`copy_with`;
+    ``env``: variables to add)."""
+    env = dict(dict(os.environ, SYSMEDIC_HOME=home) if command else dict(os.environ, SYSMEDIC_HOME=home, PYTHONPATH=ROOT),
+               **(env or {}))
     result = subprocess.run((command or SYSMEDIC) + list(args), env=env, capture_output=True, text=True,
                             timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
@@ -138,7 +140,7 @@ class Daemon:
     def start(self, wait=True, max_fds=None, env=None, command=None):
         """Run the daemon; ``max_fds`` sets its RLIMIT_NOFILE (to test fd exhaustion), ``env``
         adds variables, ``command`` replaces ``sysmedic daemon run``."""
-        env = dict(os.environ, SYSMEDIC_HOME=self.home, PYTHONPATH=ROOT, **(env or {}))
+        env = dict(dict(os.environ, SYSMEDIC_HOME=self.home, PYTHONPATH=ROOT), **(env or {}))
         self._log = open(self.log_path, "wb")
 
         def limit():

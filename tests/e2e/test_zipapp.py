@@ -39,7 +39,7 @@ def test_two_builds_are_byte_identical(pyz, tmp_path):
 def test_one_small_executable_file_without_compiled_modules(pyz):
     import zipfile
     with open(pyz, "rb") as handle:
-        assert handle.readline() == b"#!/usr/bin/env python3\n"
+        assert handle.readline() == b"#!/bin/sh\n"  # the preamble that finds a Python (issue 24)
     assert os.stat(pyz).st_mode & stat.S_IXUSR and os.path.getsize(pyz) < 300 * 1024
     names = zipfile.ZipFile(pyz).namelist()
     assert names == sorted(names) and "__main__.py" in names
@@ -47,6 +47,35 @@ def test_one_small_executable_file_without_compiled_modules(pyz):
             "simple_websocket/__init__.py"} <= set(names)
     assert not [n for n in names if n.endswith((".so", ".pyc")) or n.startswith("psutil")]
     assert {info.date_time for info in zipfile.ZipFile(pyz).infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    stored = {info.filename for info in zipfile.ZipFile(pyz).infolist() if info.compress_type == zipfile.ZIP_STORED}
+    assert stored == {"__main__.py", "sysmedic/__init__.py", "sysmedic/needs.py"}  # readable without zlib
+    assert not [n for n in names if ".dist-info/" in n and "LICENSE" not in n]  # the licences only
+
+
+def test_run_directly_it_finds_the_newest_python3_x_when_there_is_no_python3(pyz, tmp_path):
+    """issue 24: an appliance with only python3.14 got `env: 'python3': No such file or directory`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    this = "python%d.%d" % sys.version_info[:2]
+    os.symlink(sys.executable, str(bin_dir / this))
+    newer = "python3.%d" % (sys.version_info[1] + 1)
+    os.symlink("/bin/false", str(bin_dir / newer))  # newer, there, but does not start: skipped
+    env = dict(os.environ, PATH=str(bin_dir), SYSMEDIC_HOME=str(tmp_path / "home"))
+    env.pop("SYSMEDIC_PYTHON", None)
+    result = subprocess.run([pyz, "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "") and result.stdout.startswith("sysmedic ")
+    os.symlink(sys.executable, str(bin_dir / "python3"))  # a python3 is taken first, as before
+    result = subprocess.run([pyz, "config", "get", "cpu_threshold"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip().isdigit(), result.stderr
+    for name in (this, "python3"):
+        os.unlink(str(bin_dir / name))
+    result = subprocess.run([pyz, "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 127 and result.stderr == (
+        "sysmedic: no python3 on PATH (Python 3.8 or newer; or set SYSMEDIC_PYTHON)\n")
+    result = subprocess.run([pyz, "--version"], env=dict(env, SYSMEDIC_PYTHON=sys.executable),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("sysmedic ")
 
 
 def test_package_never_reads_files_through___file__():

@@ -13,7 +13,7 @@ PACKAGE = os.path.join(ROOT, "sysmedic")
 # Lowest first. A unit is a subpackage or a top-level module; one may import its own unit and
 # any unit on a lower floor, never a unit beside or above it.
 FLOORS = (
-    ("__init__", "errors", "web"),
+    ("__init__", "errors", "needs", "web"),
     ("formatting", "home", "resources", "untrusted", "mailbox", "figures"),
     ("config", "views", "collect", "analysis"),
     ("storage", "history"),
