@@ -77,7 +77,7 @@ def main(argv=None, environ=None):
         sys.stdout.write(__doc__.strip("\n") + "\n")
         return 0
     from . import needs
-    absent = needs.missing(needs.NEEDED)  # before the first import that may need one (issue 24)
+    absent = needs.missing(needs.NEEDED, load=False)  # before the first import that may need one (issue 24)
     if absent is not None:
         sys.stderr.write(needs.missing_line(absent) + "\n")
         return 1

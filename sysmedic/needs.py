@@ -43,12 +43,18 @@ OPENWRT = {"logging": "python3-logging", "ssl": "python3-openssl", "hashlib": "p
 BUNDLED = {"docopt": "docopt-ng", "simple_websocket": "simple-websocket", "wsproto": "wsproto", "h11": "h11"}
 
 
-def missing(names):
-    """The first of ``names`` that cannot be imported, or None."""
+def missing(names, load=True):
+    """The first of ``names`` that cannot be imported, or None. With ``load`` off each is only
+    looked for, not run (every command checks :data:`NEEDED` so; importing them all cost 20 ms
+    a command): a module that is there but fails to load is then the CLI's catch-all's."""
     import importlib
+    import importlib.util
     for name in names:
         try:
-            importlib.import_module(name)
+            if load:
+                importlib.import_module(name)
+            elif importlib.util.find_spec(name) is None:
+                return name
         except ImportError as err:  # the one missing may be another that this one imports
             return module_of(err) or name
     return None
