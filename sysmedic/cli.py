@@ -103,13 +103,13 @@ def _run(argv, environ):
         return USAGE_ERROR
     except SystemExit as done:  # --help and --version print and exit 0
         return done.code or 0
-    home = home_dir(environ)
     command = next((name for name in COMMANDS if args[name]), "dashboard")
     absent = needs.missing(needs.SERVING) if serves(command, args) else None
     if absent is not None:  # the WebSocket server and client need them: refuse before starting
         sys.stderr.write("%s; 'sysmedic %s' needs it\n" % (needs.missing_line(absent), " ".join(argv)))
         return 1
     try:
+        home = home_dir(environ)
         check_home(home)  # before any file in it is read (issue 13)
         module = importlib.import_module("sysmedic.commands." + MODULES.get(command, command))
         return module.run(args, home)

@@ -17,12 +17,19 @@ HOME_ENV = "SYSMEDIC_HOME"
 
 
 def home_dir(environ=None):
-    """Return the configured home directory path (not created)."""
+    """Return the configured home directory's absolute path (not created).
+
+    :raises SysMedicError: when there is none: issue 24, the CLI made a directory named ``~``
+        in the current one while the daemon it started used ``/~/.sysmedic``."""
     environ = os.environ if environ is None else environ
     configured = environ.get(HOME_ENV)
     if configured:
         return os.path.abspath(configured)
-    return os.path.join(os.path.expanduser("~"), ".sysmedic")
+    user_home = os.path.expanduser("~")
+    if not os.path.isabs(user_home):  # no $HOME and no passwd entry: Python hands back "~" itself
+        raise SysMedicError("no home directory: $HOME is not set and uid %d has no passwd entry; set %s "
+                            "(or HOME) to an absolute path" % (os.getuid(), HOME_ENV))
+    return os.path.join(user_home, ".sysmedic")
 
 
 def check_home(path):

@@ -247,3 +247,42 @@ def test_every_document_the_code_and_docs_name_exists():
         with open(os.path.join(ROOT, name), encoding="utf-8") as handle:
             named.update(re.findall(r"docs/[A-Za-z0-9_.-]+\.md", handle.read()))
     assert named and not [path for path in named if not os.path.exists(os.path.join(ROOT, path))], named
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"),
+                    reason="needs root (to become a uid without a passwd entry), setpriv and a system python3")
+def test_a_uid_without_passwd_entry_or_home_is_refused_in_one_line_or_uses_sysmedic_home(pyz):
+    """issue 24: with HOME unset and no passwd entry the CLI made a directory named `~` in the
+    current one, while the daemon it started used `/~/.sysmedic`: two homes."""
+    import pwd
+    uid = next(n for n in range(47000, 48000) if not _has_entry(pwd, n))
+    place, copy = world_readable_copy(pyz, "sysmedic.pyz")
+    try:
+        work = os.path.join(place, "cwd")
+        os.mkdir(work)
+        os.chown(work, uid, uid)
+        become = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"]
+        env = {"PATH": "/usr/bin:/bin"}
+        for argv in (["config", "show"], ["daemon", "start"], ["daemon", "status"]):
+            result = subprocess.run(become + ["/usr/bin/python3", copy] + argv, env=env, cwd=work,
+                                    capture_output=True, text=True, timeout=30)
+            assert result.returncode in (1, 4) and result.stderr == (
+                "sysmedic: no home directory: $HOME is not set and uid %d has no passwd entry; set SYSMEDIC_HOME "
+                "(or HOME) to an absolute path\n" % uid), (argv, result.stderr)
+        assert os.listdir(work) == [] and not os.path.exists("/~")
+        home = os.path.join(work, "home")
+        result = subprocess.run(become + ["/usr/bin/python3", copy, "config", "get", "cpu_threshold"],
+                                env=dict(env, SYSMEDIC_HOME="home"), cwd=work, capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 0 and result.stdout.strip().isdigit(), result.stderr
+        assert not os.path.exists(home) or stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    finally:
+        shutil.rmtree(place)
+
+
+def _has_entry(pwd, uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
