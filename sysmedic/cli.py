@@ -13,10 +13,10 @@ Usage:
   sysmedic top [--once] [--url=<url>] [--cafile=<file>]
   sysmedic reports [--period=<p>] [--json]
   sysmedic reports users [--top=<n>] [--user=<name>] [--period=<p>] [--json]
-  sysmedic daemon start [--no-url]
+  sysmedic daemon start [--no-url] [--user=<name>]
   sysmedic daemon stop
   sysmedic daemon status [--json]
-  sysmedic daemon run [--log-file] [--show-url] [--port=<port>]
+  sysmedic daemon run [--log-file] [--show-url] [--port=<port>] [--user=<name>]
   sysmedic websocket start [<port>]
   sysmedic websocket status [--json]
   sysmedic websocket (stop | new-secret)
@@ -36,7 +36,7 @@ Options:
   --all            Resolve every open alert.
   --period=<p>     Report over the last <p>, e.g. 1h, 24h, 7d [default: 24h].
   --top=<n>        Number of users in the report [default: 10].
-  --user=<name>    Report on one user only.
+  --user=<name>    Report on one user only; 'daemon': started as root, run as this user.
   --log-file       Log to sysmedic.log in the home (rotated) instead of stderr.
   --show-url       Print the connection URL (it holds the secret) on stdout once serving.
   --no-url         Do not print the connection URL (init scripts: it holds the secret).

@@ -11,10 +11,14 @@ def run(args, home):
     if args["run"]:
         from ..daemon.app import Daemon
         port = parse_port(args["--port"], default=None)
-        return Daemon(home, log_file=args["--log-file"], show_url=args["--show-url"], port=port).run()
+        return Daemon(home, log_file=args["--log-file"], show_url=args["--show-url"], port=port,
+                      user=args["--user"]).run()
     if args["start"]:
+        if args["--user"]:
+            from ..daemon import identity
+            identity.needs_switch(args["--user"])  # a bad name or no root: said here, not by the child
         try:
-            info = process.start(home)
+            info = process.start(home, user=args["--user"])
         except process.AlreadyStarted as already:
             sys.stdout.write("SysMedic daemon is already running (pid %s).\n" % already.pid)
             return 0

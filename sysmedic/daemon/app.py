@@ -40,7 +40,7 @@ from ..server.http import Server
 from ..storage import Storage, database_path, history_buckets, history_stored, set_aside_if_corrupt
 from ..server.tokens import new_token
 from .control import SOCKET_FILE, ControlServer
-from . import logs
+from . import identity, logs
 from .control_commands import ControlCommands
 from .health import Health
 from .listeners import Listeners
@@ -91,8 +91,10 @@ class Daemon:
     :param environ: where systemd's ``NOTIFY_SOCKET`` and ``WATCHDOG_USEC`` are read.
     """
 
-    def __init__(self, home, log_file=False, show_url=False, port=None, environ=None):
+    def __init__(self, home, log_file=False, show_url=False, port=None, environ=None, user=None):
         self.home = home
+        self._user = user  # --user: drop from root to this user once the exit records are open
+        self._early_exits = None
         self.log_file = log_file
         self.show_url = show_url
         self._port = port
@@ -126,6 +128,7 @@ class Daemon:
         threading.excepthook = log_uncaught
         limit_malloc_arenas()  # before any thread allocates
         try:
+            self._switch_user()
             ensure_home(self.home)
             os.umask(0o077)
             logs.setup(self.home, to_file=self.log_file)
@@ -134,7 +137,7 @@ class Daemon:
                 log.warning(line)
         except SysMedicError as err:
             sys.stderr.write("sysmedic: %s\n" % err)
-            return 1
+            return err.status
         try:
             bound = self._build()
             self._serve(bound)
@@ -210,17 +213,38 @@ class Daemon:
         self.control = ControlServer(os.path.join(self.home, SOCKET_FILE), self.controls.handlers())
         return bound
 
+    def _switch_user(self):
+        """``--user``: open the exit-record socket while root (registering it needs
+        CAP_NET_ADMIN), then become that user for good, before any file is written."""
+        if self._user is None or not identity.needs_switch(self._user):
+            return
+        if sys.platform.startswith("linux"):
+            from ..collect.exits import ExitListener, Unavailable
+            try:
+                self._early_exits = ExitListener()
+            except Unavailable as err:
+                self._early_exits = err
+        try:
+            identity.become(self._user, self.home)
+        except OSError as err:
+            raise SysMedicError("cannot become %s: %s" % (self._user, err.strerror or err))
+
     def _exit_listener(self, kind):
         """The kernel's exit records for exact per-user CPU, with its thread running, or None
         (then per-user CPU is inferred from reaped children); the log says which, and why."""
         from ..collect.exits import ExitListener, Unavailable
-        if kind == "psutil" or not sys.platform.startswith("linux"):
-            return None
-        if not self.settings.config.monitoring.exit_records:
-            log.info("per-user CPU: inferred from reaped children (exit_records is off in config.json)")
+        early, self._early_exits = self._early_exits, None  # opened as root before --user's switch
+        wanted = kind != "psutil" and sys.platform.startswith("linux")
+        if not (wanted and self.settings.config.monitoring.exit_records):
+            if isinstance(early, ExitListener):
+                early.close()
+            if wanted:
+                log.info("per-user CPU: inferred from reaped children (exit_records is off in config.json)")
             return None
         try:
-            listener = ExitListener()
+            if isinstance(early, Unavailable):
+                raise early
+            listener = early or ExitListener()
         except Unavailable as err:
             log.info("per-user CPU: inferred from reaped children (exit records unavailable: %s)", err)
             return None

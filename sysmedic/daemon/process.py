@@ -34,8 +34,9 @@ def pid_of(home):
     return running_pid(os.path.join(home, PID_FILE))
 
 
-def start(home, environ=None):
-    """Start the daemon; returns its status dict once it serves. :raises SysMedicError: why not."""
+def start(home, environ=None, user=None):
+    """Start the daemon (as ``user``, when root gives one); returns its status dict once it
+    serves. :raises SysMedicError: why not."""
     pid = pid_of(home)
     if pid is not None:
         raise AlreadyStarted(pid)
@@ -43,7 +44,8 @@ def start(home, environ=None):
     env["SYSMEDIC_HOME"] = home
     env["PYTHONPATH"] = os.pathsep.join([_package_root()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
-        child = subprocess.Popen([sys.executable, "-c", BOOT, "daemon", "run", "--log-file"], env=env, cwd="/",
+        child = subprocess.Popen([sys.executable, "-c", BOOT, "daemon", "run", "--log-file"]
+                                 + (["--user=" + user] if user else []), env=env, cwd="/",
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                  start_new_session=True)
     except OSError as err:  # e.g. this Python is not executable by the calling user

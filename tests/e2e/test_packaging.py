@@ -123,7 +123,9 @@ def test_sysv_init_script_actions_and_lsb_exit_codes(world, user):
     with open(defaults, "w") as handle:
         handle.write("SYSMEDIC_DAEMON=%s\nSYSMEDIC_USER=%s\nSYSMEDIC_HOME=%s\n" % (
             world["daemon"], user, world["home"]))
-    env = dict(os.environ, SYSMEDIC_DEFAULTS=defaults)
+    # An init script's PATH: the system's Python (a root-only one, like pyenv's under /root,
+    # could not load the rest of its library once the daemon has become the service user).
+    env = dict(os.environ, SYSMEDIC_DEFAULTS=defaults, PATH="/usr/sbin:/usr/bin:/sbin:/bin")
     script = os.path.join(PACKAGING, "sysmedic.init")
     if user != "root":  # installed, the home is the service user's (the .deb makes it so)
         for path in [world["home"]] + [os.path.join(world["home"], n) for n in os.listdir(world["home"])]:
@@ -141,7 +143,8 @@ def test_sysv_init_script_actions_and_lsb_exit_codes(world, user):
     assert "started (pid %d)" % pid in started.stdout
     assert proc_uid(pid) == (0 if user == "root" else 65534)
     with urllib.request.urlopen("http://127.0.0.1:%d/health" % world["port"], timeout=5) as answer:
-        # issue 22: as the service user, with CAP_NET_ADMIN kept (SYSMEDIC_CAPS), counting stays exact
+        # issue 22: as the service user counting stays exact (issue 24: the daemon opens the
+        # exit records as root, then becomes the user: no capability kept, no setpriv)
         assert json.load(answer)["accounting"]["method"] == "exit-records"
     assert action("start").returncode == 0 and daemon_pid(world["home"]) == pid  # already running
     assert action("reload").returncode == 0
@@ -151,6 +154,70 @@ def test_sysv_init_script_actions_and_lsb_exit_codes(world, user):
     assert action("stop").returncode == 0  # stopping a stopped service succeeds (LSB)
     assert action("bogus").returncode == 2
     assert stat.S_IMODE(os.stat(world["home"]).st_mode) == 0o700
+
+
+# What the SysV script may use on a busybox-only system: these applets, none of ps, pidof,
+# start-stop-daemon or setpriv (busybox's has no --reuid: issue 24).
+APPLETS = ("sh", "id", "mkdir", "chmod", "chown", "cat", "echo", "kill", "test", "[")
+
+
+@needs_root
+@pytest.mark.skipif(not shutil.which("busybox"), reason="busybox is not installed (make test installs it)")
+def test_sysv_init_script_under_busybox_alone(world, tmp_path):
+    """Every action with busybox's sh and applets as the only userland, the zipapp's own preamble
+    run by busybox's sh too, and a stale and a foreign pid file."""
+    applets = tmp_path / "bin"
+    applets.mkdir()
+    for name in APPLETS:
+        os.symlink(shutil.which("busybox"), str(applets / name))
+    os.symlink("/usr/bin/python3", str(applets / "python3"))
+    busybox_daemon = os.path.join(world["dir"], "sysmedic-bb")
+    with open(world["daemon"], "rb") as source, open(busybox_daemon, "wb") as copy:
+        assert source.readline() == b"#!/bin/sh\n"
+        copy.write(b"#!%s\n" % str(applets / "sh").encode() + source.read())
+    os.chmod(busybox_daemon, 0o755)
+    os.chmod(str(tmp_path), 0o755)
+    defaults = os.path.join(world["dir"], "defaults")
+    with open(defaults, "w") as handle:
+        handle.write("SYSMEDIC_DAEMON=%s\nSYSMEDIC_USER=nobody\nSYSMEDIC_HOME=%s\n" % (busybox_daemon, world["home"]))
+    for path in [world["home"]] + [os.path.join(world["home"], n) for n in os.listdir(world["home"])]:
+        shutil.chown(path, "nobody")
+    env = {"PATH": str(applets), "SYSMEDIC_DEFAULTS": defaults}
+    script = os.path.join(PACKAGING, "sysmedic.init")
+
+    def action(name):
+        return subprocess.run([str(applets / "sh"), script, name], env=env, capture_output=True, text=True,
+                              timeout=60)
+    pid_file = os.path.join(world["home"], "sysmedic.pid")
+    stale = subprocess.Popen(["true"])
+    stale.wait()
+    foreign = subprocess.Popen(["sleep", "120"])
+    try:
+        for left_behind in (stale.pid, foreign.pid):  # a crash's file; a pid reused by another program
+            with open(pid_file, "w") as handle:
+                handle.write("%d\n" % left_behind)
+            shutil.chown(pid_file, "nobody")  # as the service's own daemon left it
+            assert action("status").returncode == 3
+            assert action("reload").returncode == 7 and foreign.poll() is None  # nothing signalled
+            assert action("stop").returncode == 0 and foreign.poll() is None
+        started = action("start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert healthy(world["port"]) and action("status").returncode == 0
+        pid = daemon_pid(world["home"])
+        assert proc_uid(pid) == 65534 and foreign.poll() is None
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % world["port"], timeout=5) as answer:
+            assert json.load(answer)["accounting"]["method"] == "exit-records"
+        assert action("start").returncode == 0 and daemon_pid(world["home"]) == pid
+        assert action("reload").returncode == 0
+        wait_for(lambda: "configuration reloaded" in open(os.path.join(world["home"], "sysmedic.log")).read(), 10)
+        assert action("restart").returncode == 0 and daemon_pid(world["home"]) != pid
+        assert action("stop").returncode == 0 and action("status").returncode == 3
+        assert action("stop").returncode == 0 and action("bogus").returncode == 2
+        assert "setpriv" not in open(os.path.join(world["home"], "sysmedic.log")).read()
+        assert {os.stat(os.path.join(world["home"], n)).st_uid for n in os.listdir(world["home"])} == {65534}
+    finally:
+        foreign.kill()
+        foreign.wait()
 
 
 @needs_root
@@ -335,3 +402,17 @@ def test_the_unit_gives_exactly_cap_net_admin_and_netlink():
         unit = handle.read()
     assert "\nAmbientCapabilities=CAP_NET_ADMIN\n" in unit and "\nCapabilityBoundingSet=CAP_NET_ADMIN\n" in unit
     assert "AF_NETLINK" in unit.split("RestrictAddressFamilies=")[1].split("\n")[0]
+
+
+@needs_root
+def test_daemon_user_option_says_in_one_line_what_is_wrong(world):
+    """`--user` (issue 24): an unknown user, and a caller that is not root asking for another."""
+    env = dict(os.environ, SYSMEDIC_HOME=world["home"], PATH="/usr/bin:/bin")
+    for argv in (["daemon", "start", "--user=no-such-user-here"], ["daemon", "run", "--user=no-such-user-here"]):
+        result = subprocess.run([world["daemon"]] + argv, env=env, capture_output=True, text=True, timeout=30)
+        assert (result.returncode, result.stderr) == (2, "sysmedic: --user=no-such-user-here: no such user\n")
+    become = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    result = subprocess.run(become + [world["daemon"], "daemon", "start", "--user=root"], capture_output=True,
+                            env=dict(env, SYSMEDIC_HOME=os.path.join(world["dir"], "new-home")), text=True, timeout=30)
+    assert (result.returncode, result.stderr) == (2, "sysmedic: --user=root needs root (this is nobody)\n")
+    assert not os.path.exists(os.path.join(world["home"], "sysmedic.pid"))
