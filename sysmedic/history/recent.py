@@ -31,6 +31,11 @@ SYSTEM = ("cpu", "memory", "load", "network")
 PER_USER = tuple(figure.history for figure in figures.kept())  # ("cpu", "memory"), and any figure row kept
 SCALE = dict({"cpu": 10, "memory": 10, "load": 100, "network": 1},  # stored units per unit shown
              **{figure.history: figure.history_scale for figure in figures.kept()})
+# A share (of the CPU, of memory) is at most 100% x its scale: two bytes a sample hold it, which
+# halves the largest ring (issue 24: 50 users x 20,000 samples of two figures was 8 MB of 29).
+TYPECODES = tuple("H" if figure.kind in (figures.CPU_SHARE, figures.MEMORY_SHARE) else "i"
+                  for figure in figures.kept())
+MOST = {"H": 0xFFFF, "i": 0x7FFFFFFF}
 UNKNOWN = -1  # a system value not measured in that sample (every value is 0 or more)
 NO_PEAK = -1  # a bucket without known values: its maximum (every value is 0 or more)
 NAN = float("nan")
@@ -139,6 +144,7 @@ class Timeline:
         """One sample: ``users`` is ``(name, value of each PER_USER figure...)`` for each user
         (``(name, cpu %, memory %)`` for the built-in two), by CPU descending."""
         scales = [SCALE[name] for name in PER_USER]
+        mosts = [MOST[code] for code in TYPECODES]
         with self._lock:
             slot = self._next
             self._times[slot] = when
@@ -155,8 +161,8 @@ class Timeline:
                     totals[index] += value
                 series = self._users.get(name) or self._admit(name)
                 if series is not None:
-                    for values, value in zip(series, shown):
-                        values[slot] = value
+                    for values, value, most in zip(series, shown, mosts):
+                        values[slot] = value if value <= most else most
                     self._last[name] = self._added
             for name, total in zip(PER_USER, totals):
                 self._total[name][slot] = total
@@ -192,7 +198,7 @@ class Timeline:
                     level.series[(name, metric)] = level.series.pop((gone, metric))
                     level.clear((name, metric))
         else:
-            series = tuple(array("i", [0]) * self.capacity for _ in PER_USER)
+            series = tuple(array(code, [0]) * self.capacity for code in TYPECODES)
             for level in self._levels:
                 for metric in PER_USER:
                     level.add_series((name, metric))
