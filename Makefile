@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: help venv node-deps system-deps run test test-fast test-busy test-matrix zipapp deb bench bench-deps clean
+.PHONY: help venv node-deps system-deps run test test-fast test-busy test-matrix test-sid zipapp deb bench bench-deps clean
 
 help:            ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t18
@@ -46,7 +46,7 @@ system-deps:     ## Install the Debian packages the tests use (openrc, chromium)
 # does not explain then fails the run (a test that silently did not run).
 STRICT_SKIPS := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-test: venv node-deps system-deps test-matrix  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+
+test: venv node-deps system-deps test-matrix test-sid  ## The whole suite: full on $(PYTHON), fast suite on every pyenv Python 3.8+ and (root) sid's 3.14, 3.15
 	SYSMEDIC_STRICT_SKIPS=$(STRICT_SKIPS) $(PY) -m pytest
 
 test-fast: venv  ## The suite without slow end-to-end groups
@@ -58,7 +58,10 @@ test-busy:       ## `make test` beside two CPU burners and a fork loop as anothe
 test-matrix:     ## The fast suite on every other installed pyenv Python 3.8+
 	@SYSMEDIC_STRICT_SKIPS=$(STRICT_SKIPS) PYTHON_LIST="$(MATRIX_PYTHONS)" sh tests/run-matrix.sh
 
-zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.13, reproducible)
+test-sid: venv   ## As root: the fast suite on Debian sid's python3.14 and python3.15 (a minbase root, built once)
+	@SYSMEDIC_STRICT_SKIPS=$(STRICT_SKIPS) sh tests/run-sid.sh
+
+zipapp: venv     ## Build dist/sysmedic.pyz (one file, Python 3.8-3.15, reproducible)
 	$(PY) packaging/build_zipapp.py dist/sysmedic.pyz
 
 deb: zipapp      ## Build dist/sysmedic_<version>_all.deb (zipapp, systemd unit, init scripts)

@@ -29,9 +29,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-USERS = 50
-PROCESSES = 1000
-CLIENTS = 10
+USERS = int(os.environ.get("BENCH_USERS", "50"))
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "1000"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "10"))
+HISTORY = os.environ.get("BENCH_HISTORY", "400m")  # history_memory: 400 minutes at 1 s is the 20,000 cap
 FIRST_UID = 61000
 
 
@@ -88,10 +89,10 @@ class MemoryGroup:
 def start_sleepers(users=USERS, processes=PROCESSES):
     """``processes`` sleeping processes spread over ``users`` uids; returns the Popens (one
     shell per uid, its sleeps its children)."""
-    each = processes // users
+    uids = [FIRST_UID + index for index in range(users)] or [0]  # none: root's
+    each = processes // len(uids)
     shells = []
-    for index in range(users):
-        uid = FIRST_UID + index
+    for uid in uids:
         shells.append(subprocess.Popen(
             ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups", "sh", "-c",
              "i=1; while [ $i -lt %d ]; do sleep 3600 & i=$((i+1)); done; exec sleep 3600" % each],
@@ -111,7 +112,7 @@ def stop_sleepers(shells):
 
 
 def start_daemon_in(group, home, port, update_interval=1.0, env=None):
-    config = {"monitoring": {"update_interval": update_interval, "history_memory": "400m",
+    config = {"monitoring": {"update_interval": update_interval, "history_memory": HISTORY,
                              "cpu_threshold": 100, "memory_threshold": 100,
                              "user_cpu_threshold": 100, "user_memory_threshold": 100}}
     os.makedirs(home, mode=0o700, exist_ok=True)
@@ -226,7 +227,7 @@ def run(seconds, limit_bytes=None):
                 "hwm_mb": int(status.get("VmHWM", "0 kB").split()[0]) / 1024,
                 "anon_mb": int(status.get("RssAnon", "0 kB").split()[0]) / 1024,
                 "cache_mb": group.stat("cache" if not group.v2 else "file") / 2**20,
-                "updates": min(clients.updates), "answers": sum(clients.answers), "failures": clients.failures}
+                "updates": min(clients.updates, default=0), "answers": sum(clients.answers), "failures": clients.failures}
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

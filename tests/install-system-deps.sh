@@ -11,6 +11,7 @@ command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v certutil >/dev/null 2>&1 || need="$need libnss3-tools"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v busybox >/dev/null 2>&1 || need="$need busybox"
+command -v debootstrap >/dev/null 2>&1 || need="$need debootstrap"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "note: cannot install$need here (not root, or no apt-get); tests that need them will be skipped"

@@ -92,10 +92,11 @@ def test_config_set_show_and_errors(capsys, env, home):
     code, out, _ = run(capsys, env, "config", "set", "cpu_threshold", "90")
     assert code == 0 and "monitoring.cpu_threshold = 90" in out
     assert "The daemon is not running; it will use this when it starts." in out
-    assert run(capsys, env, "config", "set-user", "postgres", "memory_threshold", "50")[0] == 0
+    # A user every system has (set-user refuses unknown users): the host's postgres was assumed.
+    assert run(capsys, env, "config", "set-user", "root", "memory_threshold", "50")[0] == 0
     code, out, _ = run(capsys, env, "config", "show", "--json")
     shown = json.loads(out)
-    assert shown["monitoring.cpu_threshold"] == 90 and shown["users.postgres.memory_threshold"] == 50
+    assert shown["monitoring.cpu_threshold"] == 90 and shown["users.root.memory_threshold"] == 50
     code, _, err = run(capsys, env, "config", "set", "memory_threshold", "abc")
     assert code == 1 and err == "sysmedic: command line: monitoring.memory_threshold: 'abc' is not a number\n"
     code, _, err = run(capsys, env, "config", "set", "email.password", "hunter2")
