@@ -17,7 +17,7 @@ import sys
 # Every command: the CLI, the home, the configuration and the CLI's renderings.
 NEEDED = ("json", "dataclasses", "typing", "logging", "collections", "re", "errno", "stat", "pwd", "math",
           "socket", "select", "selectors", "array", "fcntl", "struct", "signal", "threading", "urllib.parse", "shutil", "tempfile",
-          "pkgutil", "unicodedata", "subprocess", "shlex", "time", "datetime", "locale")
+          "pkgutil", "unicodedata", "subprocess", "time", "datetime", "locale")
 # The daemon (and `websocket start`, `top --url`): its server, WebSocket library and threads.
 # ssl and hashlib are needed even without TLS: simple-websocket imports ssl, and wsproto
 # hashes the WebSocket handshake key with SHA-1.

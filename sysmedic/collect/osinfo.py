@@ -1,7 +1,7 @@
 """What machine this is, for the dashboard and the ``welcome`` message (stdlib-only leaf)."""
 
 import os
-import shlex
+import re
 
 
 def os_name(os_release="/etc/os-release"):
@@ -10,10 +10,22 @@ def os_name(os_release="/etc/os-release"):
         with open(os_release, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 if line.startswith("PRETTY_NAME="):
-                    value = shlex.split(line.partition("=")[2], comments=False)
-                    if value and value[0].strip():
-                        return value[0].strip()
+                    value = unquoted(line.partition("=")[2])
+                    if value.strip():
+                        return value.strip()
     except (OSError, ValueError):
         pass
     uname = os.uname()
     return "%s %s" % (uname.sysname, uname.release)
+
+
+def unquoted(text):
+    """An os-release value as the shell reads it: in double quotes with ``\\$ \\" \\` \\\\``
+    escapes, in single quotes as it is, or bare (os-release(5)). Not shlex: Debian's sid
+    python3.X-minimal has no shlex, and every command shows the OS name (issue 24)."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1]
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return re.sub(r'\\([$"`\\])', r"\1", text[1:-1])
+    return text

@@ -46,6 +46,7 @@ def user():
 
 
 def in_root(*argv, env=None):
+    """The command that runs ``argv`` in the root, with only ``env`` (and PATH, LANG) set."""
     environment = ["env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"] + ["%s=%s" % item for item in (env or {}).items()]
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", ENTER, ROOT] + environment + list(argv)
 
@@ -108,3 +109,91 @@ def _healthy(port):
         return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
     except OSError:
         return False
+
+
+def stdlib_package_modules(version):
+    """The modules Debian ships in libpython3.X-stdlib (what python3.X-minimal lacks), as
+    dotted names: read from the root's dpkg file list."""
+    listing = os.path.join(ROOT, "var", "lib", "dpkg", "info", "libpython%s-stdlib:amd64.list" % version)
+    prefix = "/usr/lib/python%s/" % version
+    names = set()
+    with open(listing) as handle:
+        for path in handle.read().split():
+            if not path.startswith(prefix) or "-packages/" in path:
+                continue
+            relative = path[len(prefix):]
+            if relative.startswith("lib-dynload/") and relative.endswith(".so"):
+                names.add(relative.split("/", 1)[1].split(".", 1)[0])
+            elif relative.endswith(".py"):
+                dotted = relative[:-3].replace("/", ".")
+                names.add(dotted[:-len(".__init__")] if dotted.endswith(".__init__") else dotted)
+    return sorted(names)
+
+
+def first_missing(names, missing):
+    return next((name for name in names if name in missing or name.split(".")[0] in missing), None)
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_on_python3_minimal_as_debian_splits_it_each_command_runs_or_says_what_it_lacks(place, python):
+    """issue 24: on bookworm's python3-minimal every command but --version died with an 18-line
+    traceback. Here the modules of Debian's own libpython3.X-stdlib are made unimportable (its
+    file list, in the root), so the interpreter is what python3.X-minimal alone installs. In
+    sid that has json and dataclasses but not ntpath, which 3.15's logging needs through
+    traceback and pathlib: whatever a command lacks, it says which module in one line."""
+    import re
+    inside, here = place
+    version = python[len("python"):]
+    missing = set(stdlib_package_modules(version))
+    assert {"sqlite3", "http", "socketserver"} <= missing, sorted(missing)  # the split as the field saw it
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(__file__)), "blocking", "sitecustomize.py"), here)
+    env = {"PYTHONPATH": inside, "SYSMEDIC_TEST_BLOCK": ",".join(sorted(missing)), "SYSMEDIC_HOME": inside + "/home"}
+    line = re.compile(r"sysmedic: (?:.*: )?Python's (\S+) module is missing; it comes with Python's standard library: "
+                      r"on Debian libpython%s-stdlib \(apt install python3\), on OpenWrt \S+" % re.escape(version))
+    assert subprocess.run(in_root(python, inside + "/sysmedic.pyz", "--version", env=env), capture_output=True,
+                          text=True, timeout=60).stdout.startswith("sysmedic ")
+    said = {}
+    for argv in (["config", "get", "cpu_threshold"], ["alerts"], ["daemon", "status"], ["daemon", "run"],
+                 ["daemon", "start"]):
+        result = subprocess.run(in_root(python, inside + "/sysmedic.pyz", *argv, env=env), capture_output=True,
+                                text=True, timeout=60)
+        if result.returncode in (0, 3):  # 3: daemon status says stopped
+            said[" ".join(argv[:2])] = "runs"
+            continue
+        assert result.returncode == 1 and result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+        named = line.match(result.stderr)
+        assert named and named.group(1).split(".")[0] in {name.split(".")[0] for name in missing}, result.stderr
+        said[" ".join(argv[:2])] = named.group(1)
+    print("python%s-minimal: %s" % (version, said))
+    assert said["daemon run"] != "runs" and said["daemon start"] != "runs"  # http.server is not in minimal
+    assert not os.path.exists(os.path.join(here, "home", "sysmedic.pid"))
+
+
+def test_a_read_only_root_with_a_tmpfs_home_serves(place):
+    """The root mounted read-only, the home on a tmpfs (/run): the daemon serves, stores, and
+    says nothing is wrong."""
+    inside, here = place
+    port = free_port()
+    enter_read_only = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && mount -t tmpfs -o mode=0755 tmpfs '
+                       '"$0/run" && mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"')
+    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", enter_read_only, ROOT, "env", "-i",
+               "PATH=/usr/bin:/bin", "SYSMEDIC_HOME=/run/sysmedic", "python3", inside + "/sysmedic.pyz", "daemon",
+               "run", "--port=%d" % port]
+    log_path = os.path.join(here, "read-only.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: proc.poll() is None and _healthy(port), 30, what="health with a read-only root")
+        _, _, body = http_get("http://127.0.0.1:%d/health" % port, timeout=5)
+        health = json.loads(body)
+        assert health["status"] == "healthy" and health["problems"] == [], health
+        assert not [w for w in health["warnings"] if "sqlite3" in w or "read-only" in w], health["warnings"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with open(log_path) as handle:
+        output = handle.read()
+    assert "Traceback" not in output and "storage failing" not in output, output

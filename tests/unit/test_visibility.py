@@ -64,3 +64,34 @@ def test_a_daemon_in_a_pid_namespace_says_so():
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert result.returncode == 0, result.stderr
     assert "pid namespace" in result.stdout, result.stdout
+
+
+def _kernel_at_least(major, minor):
+    release = os.uname().release.split(".")
+    return (int(release[0]), int("".join(c for c in release[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv")
+                    or not os.path.exists("/usr/bin/python3") or not _kernel_at_least(5, 8),
+                    reason="needs root, unshare, setpriv, a system python3 and Linux 5.8+ (proc mounts of their own)")
+def test_a_daemon_under_hidepid_as_another_user_says_so():
+    """The real thing: /proc mounted hidepid=2 (in a mount namespace: since Linux 5.8 each proc
+    mount has its own options, the host's is untouched), sampled as nobody."""
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    place = tempfile.mkdtemp(prefix="sysmedic-hidepid-")
+    try:
+        os.chmod(place, 0o755)
+        shutil.copytree(os.path.join(root, "sysmedic"), os.path.join(place, "sysmedic"))
+        code = ("import json; from sysmedic.collect.procfs import ProcSource; "
+                "print(json.dumps(list(ProcSource().read().unseen)))")
+        result = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"',
+             "sh", "/usr/bin/python3", "-c", code], capture_output=True, text=True, timeout=60, cwd=place,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": place, "PYTHONDONTWRITEBYTECODE": "1"})
+        assert result.returncode == 0, result.stderr
+        assert "/proc is mounted hidepid=invisible: not being root" in result.stdout, result.stdout  # 2, as the kernel names it
+        assert mount_options("/proc").get("hidepid", "0") in ("0", "off")  # the host's /proc is as it was
+    finally:
+        shutil.rmtree(place)
