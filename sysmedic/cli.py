@@ -106,7 +106,8 @@ def _run(argv, environ):
     command = next((name for name in COMMANDS if args[name]), "dashboard")
     absent = needs.missing(needs.SERVING) if serves(command, args) else None
     if absent is not None:  # the WebSocket server and client need them: refuse before starting
-        sys.stderr.write("%s; 'sysmedic %s' needs it\n" % (needs.missing_line(absent), " ".join(argv)))
+        words = " ".join([word for word in argv if not word.startswith("-")][:2])  # never --url's secret
+        sys.stderr.write("%s; 'sysmedic %s' needs it\n" % (needs.missing_line(absent), words))
         return 1
     try:
         home = home_dir(environ)

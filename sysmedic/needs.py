@@ -36,7 +36,7 @@ OPTIONAL = {
 IN_DAEMON = ("sqlite3", "ctypes", "termios")  # the optional modules the daemon itself uses
 # Where a module usually comes from, when it is not in python3-minimal or python3-light.
 OPENWRT = {"logging": "python3-logging", "ssl": "python3-openssl", "hashlib": "python3-openssl",
-           "hmac": "python3-openssl", "email": "python3-email", "smtplib": "python3-email",
+           "email": "python3-email", "smtplib": "python3-email",
            "urllib": "python3-urllib", "sqlite3": "python3-sqlite3", "curses": "python3-ncurses",
            "ctypes": "python3-ctypes", "unicodedata": "python3-codecs",
            "concurrent": "python3-multiprocessing"}
@@ -67,6 +67,8 @@ def available(name):
 def provider(name):
     """Where ``name`` usually comes from, for the line that says it is missing."""
     top = name.split(".")[0]
+    if top == "sysmedic":
+        return "SysMedic itself: this installation is incomplete (install it again)"
     if top in BUNDLED:
         return "the %s package (bundled in the zipapp; 'pip install %s')" % (BUNDLED[top], BUNDLED[top])
     version = "%d.%d" % sys.version_info[:2]

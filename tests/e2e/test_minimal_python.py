@@ -60,9 +60,12 @@ def test_a_module_the_server_needs_stops_daemon_run_before_it_binds(tmp_path, na
     port = free_port()
     for argv in (["daemon", "run", "--port=%d" % port], ["daemon", "start", "--no-url"]):
         line = one_line_naming(cli(home, *argv, env=blocked(name), timeout=30), name)
-        assert line.endswith("'sysmedic %s' needs it" % " ".join(argv))
+        assert line.endswith("'sysmedic %s' needs it" % " ".join(argv[:2]))
     assert not os.path.exists(os.path.join(home, "sysmedic.pid"))
     assert cli(home, "config", "show", env=blocked(name)).returncode == 0  # the rest still works
+    secret_url = "sysmedic://s3cr3tT0ken@127.0.0.1:%d/" % port
+    line = one_line_naming(cli(home, "top", "--url=" + secret_url, env=blocked(name)), name)
+    assert "s3cr3tT0ken" not in line and line.endswith("'sysmedic top' needs it")
 
 
 @pytest.mark.parametrize("entry", ["zipapp", "checkout"])
