@@ -104,7 +104,7 @@ def _run(argv, environ):
     except SystemExit as done:  # --help and --version print and exit 0
         return done.code or 0
     command = next((name for name in COMMANDS if args[name]), "dashboard")
-    absent = needs.missing(needs.SERVING) if serves(command, args) else None
+    absent = needs.missing(needs.SERVING, load=False) if serves(command, args) else None
     if absent is not None:  # the WebSocket server and client need them: refuse before starting
         words = " ".join([word for word in argv if not word.startswith("-")][:2])  # never --url's secret
         sys.stderr.write("%s; 'sysmedic %s' needs it\n" % (needs.missing_line(absent), words))

@@ -19,9 +19,10 @@ NEEDED = ("json", "dataclasses", "typing", "logging", "collections", "re", "errn
           "socket", "select", "selectors", "array", "fcntl", "struct", "signal", "threading", "urllib.parse", "shutil", "tempfile",
           "pkgutil", "unicodedata", "subprocess", "time", "datetime", "locale")
 # The daemon (and `websocket start`, `top --url`): its server, WebSocket library and threads.
-# ssl and hashlib are needed even without TLS: simple-websocket imports ssl, and wsproto
-# hashes the WebSocket handshake key with SHA-1.
-SERVING = ("ssl", "hashlib", "hmac", "base64", "binascii", "zlib", "http", "http.server", "socketserver",
+# ssl (and OpenSSL's _ssl under it) and hashlib are needed even without TLS: simple-websocket
+# imports ssl, and wsproto hashes the WebSocket handshake key with SHA-1. Looked for, not
+# loaded: a daemon at its defaults loads them only with its first client (OpenSSL is 4 MB).
+SERVING = ("ssl", "_ssl", "hashlib", "hmac", "base64", "binascii", "zlib", "http", "http.server", "socketserver",
            "logging.handlers", "concurrent.futures", "ipaddress", "calendar", "resource")
 # name -> the feature that goes without it (the line the user sees names the module too).
 OPTIONAL = {
@@ -35,7 +36,8 @@ OPTIONAL = {
 }
 IN_DAEMON = ("sqlite3", "ctypes", "termios")  # the optional modules the daemon itself uses
 # Where a module usually comes from, when it is not in python3-minimal or python3-light.
-OPENWRT = {"logging": "python3-logging", "ssl": "python3-openssl", "hashlib": "python3-openssl",
+OPENWRT = {"logging": "python3-logging", "ssl": "python3-openssl", "_ssl": "python3-openssl",
+           "hashlib": "python3-openssl",
            "email": "python3-email", "smtplib": "python3-email",
            "urllib": "python3-urllib", "sqlite3": "python3-sqlite3", "curses": "python3-ncurses",
            "ctypes": "python3-ctypes", "unicodedata": "python3-codecs",
@@ -45,8 +47,9 @@ BUNDLED = {"docopt": "docopt-ng", "simple_websocket": "simple-websocket", "wspro
 
 def missing(names, load=True):
     """The first of ``names`` that cannot be imported, or None. With ``load`` off each is only
-    looked for, not run (every command checks :data:`NEEDED` so; importing them all cost 20 ms
-    a command): a module that is there but fails to load is then the CLI's catch-all's."""
+    looked for, not run (the CLI checks so: importing :data:`NEEDED` cost 20 ms a command, and
+    :data:`SERVING` would map OpenSSL into a daemon that has no client yet): a module that is
+    there but fails to load is then the CLI's catch-all's, or its thread's one line."""
     import importlib
     import importlib.util
     for name in names:
