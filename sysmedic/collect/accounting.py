@@ -27,6 +27,7 @@ import time
 from typing import NamedTuple
 
 from .. import figures
+from .pressure import shares
 from .records import ProcessWindow, Snapshot, SystemMetrics, UserUsage
 from .visibility import Coverage
 
@@ -135,10 +136,11 @@ class Accountant:
         hidden = self._coverage.update(sum(user_ticks.values()), owned, capacity)
         ended = ended_of(ended_by, capacity) if ended_by else {}
         return self._snapshot(raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, capacity,
-                              ProcessWindow(prev, raw, capacity), (hidden,) if hidden else (), ended)
+                              ProcessWindow(prev, raw, capacity), (hidden,) if hidden else (), ended,
+                              shares(prev.pressure, raw.pressure))
 
     def _snapshot(self, raw, cpu_usage, network_rate, user_ticks, elapsed, collect_seconds, span=0, window=None,
-                  hidden=(), ended=None):
+                  hidden=(), ended=None, pressure=None):
         mem_total = raw.memory_total or 1
         rss, count = {}, {}
         for uid, _ppid, _start, _cpu, _child, pages in raw.processes.values():
@@ -165,7 +167,8 @@ class Accountant:
             memory_usage=100.0 * (raw.memory_total - raw.memory_available) / mem_total,
             memory_total=raw.memory_total, memory_available=raw.memory_available,
             disk_usage=100.0 * raw.disk_used / raw.disk_total if raw.disk_total else 0.0,
-            uptime=raw.uptime, load_avg=raw.load_avg, network_rate=network_rate)
+            uptime=raw.uptime, load_avg=raw.load_avg, network_rate=network_rate,
+            pressure=pressure if pressure is not None else shares(None, raw.pressure))
         method = EXIT_RECORDS if raw.exits is not None else PSUTIL if raw.source == "psutil" else REAPED_CHILDREN
         return Snapshot(time=raw.wall, system=system, users=tuple(users),
                         warming_up=user_ticks is None, interval=elapsed,

@@ -23,6 +23,7 @@ import os
 import signal
 import time
 
+from .pressure import read_pressure
 from .records import ProcRow, RawSample
 from .visibility import blind_spots
 
@@ -136,7 +137,13 @@ class ProcSource:
             cpu_per_second=self._ticks, boot_time=self._boot_time or wall - uptime,
             exits=exits, exits_lost=0 if exits is None else self._exits.lost, pss=pss,
             cpu_unowned=unowned, reaps_nothing=self._reaping_nothing(exits, processes) if exits else frozenset(),
-            unseen=self._unseen)
+            unseen=self._unseen, pressure=self._pressure())
+
+    def _pressure(self):
+        """``(monotonic seconds, read_pressure())`` now, or None without PSI: the window's share
+        of stalled time is measured between two such readings, by their own clock."""
+        lines = read_pressure(self.proc_root)
+        return None if lines is None else (self._clock(), lines)
 
     def _cpu(self):
         cores, total, busy, unowned = 0, 0, 0, 0

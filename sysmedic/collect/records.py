@@ -50,6 +50,7 @@ class RawSample:
     cpu_unowned: float = 0.0        # irq, softirq and steal in cpu_busy: perhaps in no process's time
     reaps_nothing: frozenset = frozenset()  # parents of exits that ignore SIGCHLD (the kernel reaps)
     unseen: tuple = ()              # sentences: what keeps the source from seeing every process
+    pressure: Optional[tuple] = None  # (monotonic s, {resource: {kind: (avg10 %, total us)}}) of /proc/pressure; None without PSI
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SystemMetrics:
     uptime: float                   # seconds
     load_avg: Tuple[float, float, float]
     network_rate: Optional[float]   # bytes/s received+sent; None while warming up
+    pressure: Optional[dict] = None  # {resource: {kind: {"avg10": %, "window": %}}} (PSI), None without it
 
 
 @dataclass(frozen=True)

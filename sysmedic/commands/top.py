@@ -43,6 +43,11 @@ def sort_users(users, key):
     return sorted(users, key=lambda u: (-(u.get(field) or 0), u["username"]))
 
 
+def _waited(lines):
+    window = (lines or {}).get("some", {}).get("window")
+    return "-" if window is None else "%.1f%%" % window
+
+
 def render(frame, width=80, height=24, sort="c", selected=0, processes=None, user=None, ascii_only=False,
            ended=()):
     """The screen's lines for ``frame``: a header, then the users table, or ``user``'s
@@ -65,6 +70,11 @@ def render(frame, width=80, height=24, sort="c", selected=0, processes=None, use
     lines.append(_fit("LOAD %s   cores %s   disk %s%%   net %s   up %s" % (
         " ".join("%.2f" % v for v in load) if isinstance(load, list) else load, system.get("cpu_cores"),
         system.get("disk_usage"), system.get("network_io"), system.get("uptime")), width))
+    pressure = system.get("pressure")
+    if pressure:  # who is being slowed down: the share of the window some task waited (PSI)
+        lines.append(_fit("WAIT " + "   ".join("%s %s" % (label, _waited(pressure.get(name)))
+                                               for label, name in (("cpu", "cpu"), ("mem", "memory"), ("io", "io"))),
+                          width))
     lines.append("")
     body = max(1, height - len(lines) - 2)
     if processes is not None:

@@ -14,6 +14,7 @@ import threading
 import time
 
 from .. import needs, views
+from ..collect.pressure import unavailable
 from ..server.context import DaemonFigures, NotifierFigures
 from .threads import FAILED
 
@@ -60,6 +61,7 @@ class Health:
         self._clock = clock
         self._home_problem = home_problem
         self._gaps = needs.daemon_gaps()
+        self._no_pressure = "no pressure figures: %s" % (unavailable() or "the collector does not read them")
 
     def figures(self):
         """The daemon's own figures now (:class:`~sysmedic.server.context.DaemonFigures`), each
@@ -90,6 +92,10 @@ class Health:
         snapshot = getattr(self._sampler, "last_snapshot", None)
         return None if snapshot is None else views.accounting(snapshot)
 
+    def _pressure(self):
+        snapshot = getattr(self._sampler, "last_snapshot", None)
+        return None if snapshot is None else views.pressure(snapshot)
+
     def warnings(self):
         """What the administrator should know that does not stop the daemon working: the
         processes it cannot see (a pid namespace, hidepid, CPU no visible process explains),
@@ -102,6 +108,8 @@ class Health:
         if snapshot.accounting != "exit-records" and sys.platform.startswith("linux"):
             found.append("per-user CPU is inferred from reaped children, not exact: the kernel's exit records need "
                          "root or CAP_NET_ADMIN (README, \"Per-user CPU\")")
+        if snapshot.system.pressure is None and sys.platform.startswith("linux"):
+            found.append(self._no_pressure)
         if os.geteuid() != 0 and sys.platform.startswith("linux"):
             found.append("other users' memory is estimated from their RSS: reading their PSS needs root "
                          "(or CAP_SYS_PTRACE)")
@@ -130,6 +138,7 @@ class Health:
             "notifiers": {n.name: {"sent": n.sent, "failed": n.failed, "dropped": n.dropped}
                           for n in figures.notifiers},
             "accounting": self._accounting(),
+            "pressure": self._pressure(),
             "warnings": self.warnings(),
             "rss_bytes": figures.rss_bytes,
             "uptime_seconds": round(figures.uptime_seconds, 1),

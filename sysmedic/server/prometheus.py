@@ -145,6 +145,15 @@ def render(state, daemon):
     out.family("sysmedic_network_bytes_total", "counter", "Bytes received and sent on non-loopback interfaces.",
                [(None, network_bytes)])
     out.family("sysmedic_uptime_seconds", "gauge", "Seconds since the machine booted.", [(None, system.uptime)])
+    if system.pressure is not None:  # PSI: counters of stalled time (rate() is the share), and the kernel's avg10
+        lines = [({"resource": resource, "kind": kind}, line) for resource, kinds in sorted(system.pressure.items())
+                 for kind, line in sorted(kinds.items())]
+        out.family("sysmedic_pressure_stalled_seconds_total", "counter",
+                   "Seconds tasks were stalled on the resource since boot (some: at least one; full: all at once).",
+                   [(labels, line["total"]) for labels, line in lines])
+        out.family("sysmedic_pressure_avg10_ratio", "gauge",
+                   "The kernel's 10 s average share of time stalled on the resource (0-1).",
+                   [(labels, line["avg10"] / 100.0) for labels, line in lines])
     out.family("sysmedic_status", "gauge", "The status label now: 1 for the current one.",
                [({"status": label}, int(label == state.assessment.status)) for label in STATUSES])
     out.family("sysmedic_alerts_open", "gauge", "Alerts open, by severity.",

@@ -42,14 +42,15 @@ def welcome(state):
 
 def system_update(state):
     """The four documented fields plus ``status``, ``load_avg``, ``network_io``, ``cpu_cores``,
-    ``sample_time`` (epoch seconds, ms precision: when the figures were measured) and
-    ``accounting`` (how per-user CPU was counted)."""
+    ``sample_time`` (epoch seconds, ms precision: when the figures were measured),
+    ``accounting`` (how per-user CPU was counted) and ``pressure`` (PSI, :func:`views.pressure`)."""
     info = views.system_info(state.snapshot)
     return {"cpu_usage": info["cpu_usage"], "memory_usage": info["memory_usage"],
             "disk_usage": info["disk_usage"], "uptime": info["uptime"],
             "status": state.assessment.status, "load_avg": info["load_avg"],
             "network_io": info["network_io"], "cpu_cores": info["cpu_cores"],
-            "sample_time": round(state.snapshot.time, 3), "accounting": info["accounting"]}
+            "sample_time": round(state.snapshot.time, 3), "accounting": info["accounting"],
+            "pressure": info["pressure"]}
 
 
 def alert(state, record):

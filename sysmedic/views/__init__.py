@@ -23,7 +23,22 @@ def system_info(snapshot):
         "cpu_cores": system.cpu_cores,
         "memory_total": system.memory_total,
         "accounting": accounting(snapshot),
+        "pressure": pressure(snapshot),
     }
+
+
+def pressure(snapshot):
+    """The machine's pressure stall information (extension, issue 25): ``{"cpu"|"memory"|"io":
+    {"some"|"full": {"avg10": %, "window": %}}}``: the kernel's 10 s average and the share of this
+    sample's window that tasks were stalled, both percent with two decimals (``window`` null on
+    the first sample); null where the kernel has no PSI."""
+    found = snapshot.system.pressure
+    if found is None:
+        return None
+    return {resource: {kind: {"avg10": round(line["avg10"], 2),
+                              "window": None if line["window"] is None else round(line["window"], 2)}
+                       for kind, line in lines.items()}
+            for resource, lines in found.items()}
 
 
 def accounting(snapshot):

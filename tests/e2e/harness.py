@@ -58,6 +58,29 @@ def http_get(url, headers=None, timeout=5.0, context=None):
         return err.code, err.headers, err.read()
 
 
+def healthy(port):
+    """Whether the daemon on ``port`` answers ``/health`` with 200 now."""
+    try:
+        return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def answered_client(port, secret, timeout=10):
+    """A websocket-client connection that got its ``welcome`` and an answer to
+    ``get_user_metrics`` with users in it (the zipapp round trips)."""
+    import websocket
+    ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=timeout)
+    assert json.loads(ws.recv())["type"] == "welcome"
+    ws.send('{"type":"get_user_metrics","request_id":"u"}')
+    while True:
+        reply = json.loads(ws.recv())
+        if reply.get("request_id") == "u":
+            break
+    assert reply["type"] == "user_metrics_response" and reply["data"]
+    return ws
+
+
 def raw_get(port, path, headers=None, timeout=5.0):
     """``(status, headers, body)`` of a GET sent exactly as given (urllib forces Connection: close)."""
     import http.client

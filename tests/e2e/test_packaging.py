@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from ..conftest import ROOT
-from .harness import free_port, http_get, wait_for, world_readable_copy, write_config
+from .harness import free_port, healthy, wait_for, world_readable_copy, write_config
 
 PACKAGING = os.path.join(ROOT, "packaging")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="init scripts are run by root")
@@ -32,13 +32,6 @@ def world(pyz):
     yield {"dir": place, "daemon": daemon, "home": home, "port": port}
     subprocess.run([daemon, "daemon", "stop"], env=dict(os.environ, SYSMEDIC_HOME=home), capture_output=True)
     shutil.rmtree(place, ignore_errors=True)
-
-
-def healthy(port):
-    try:
-        return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
-    except OSError:
-        return False
 
 
 def daemon_pid(home):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from ..loads import CgroupLoad, can_run_loads, make_user, remove_user
-from .harness import free_port, http_get, wait_for, write_config
+from .harness import answered_client, free_port, healthy, http_get, wait_for, write_config
 
 ROOT = os.path.join(os.environ.get("SYSMEDIC_TEST_ROOTS", "/var/cache/sysmedic-test"), "sid")
 PYTHONS = ("python3.14", "python3.15")
@@ -53,7 +53,6 @@ def in_root(*argv, env=None):
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_the_zipapp_round_trip_on_debian_sid(place, user, python):
-    import websocket
     inside, here = place
     version = subprocess.run(in_root(python, inside + "/sysmedic.pyz", "--version"), capture_output=True, text=True,
                              timeout=60)
@@ -68,19 +67,10 @@ def test_the_zipapp_round_trip_on_debian_sid(place, user, python):
     proc = subprocess.Popen(in_root(python, "-X", "dev", inside + "/sysmedic.pyz", "daemon", "run",
                                     env={"SYSMEDIC_HOME": inside + "/home"}), stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: proc.poll() is None and _healthy(port), 30, what="health on %s" % python)
+        wait_for(lambda: proc.poll() is None and healthy(port), 30, what="health on %s" % python)
         from sysmedic.daemon import control
         secret = control.call(os.path.join(here, "home"), "status")["secret"]
-        clients = [websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=30)
-                   for _ in range(3)]
-        for ws in clients:
-            assert json.loads(ws.recv())["type"] == "welcome"
-            ws.send('{"type":"get_user_metrics","request_id":"u"}')
-            while True:
-                reply = json.loads(ws.recv())
-                if reply.get("request_id") == "u":
-                    break
-            assert reply["type"] == "user_metrics_response"
+        clients = [answered_client(port, secret, timeout=30) for _ in range(3)]
         with CgroupLoad(BURN, user=user) as load:
             load.wait_running()
             deadline = time.monotonic() + 30
@@ -92,23 +82,24 @@ def test_the_zipapp_round_trip_on_debian_sid(place, user, python):
         assert uid in json.dumps(message["data"])
         for ws in clients:
             ws.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stopped(proc)
         log.close()
     with open(os.path.join(here, "daemon.log")) as handle:
         output = handle.read()
     assert "Traceback" not in output and "Warning" not in output and "alert" in output, output
 
 
-def _healthy(port):
+def stopped(proc):
+    """SIGTERM the daemon and require a clean exit (a kill if it does not go)."""
     try:
-        return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
-    except OSError:
-        return False
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def stdlib_package_modules(version):
@@ -183,17 +174,13 @@ def test_a_read_only_root_with_a_tmpfs_home_serves(place):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: proc.poll() is None and _healthy(port), 30, what="health with a read-only root")
+        wait_for(lambda: proc.poll() is None and healthy(port), 30, what="health with a read-only root")
         _, _, body = http_get("http://127.0.0.1:%d/health" % port, timeout=5)
         health = json.loads(body)
         assert health["status"] == "healthy" and health["problems"] == [], health
         assert not [w for w in health["warnings"] if "sqlite3" in w or "read-only" in w], health["warnings"]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stopped(proc)
     with open(log_path) as handle:
         output = handle.read()
     assert "Traceback" not in output and "storage failing" not in output, output

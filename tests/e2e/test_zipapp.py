@@ -11,10 +11,9 @@ import subprocess
 import sys
 
 import pytest
-import websocket
 
 from ..conftest import ROOT
-from .harness import free_port, http_get, wait_for, world_readable_copy, write_config
+from .harness import answered_client, free_port, healthy, wait_for, world_readable_copy, write_config
 
 BUILD = os.path.join(ROOT, "packaging", "build_zipapp.py")
 
@@ -99,15 +98,7 @@ def run_daemon(python, pyz, home, port, env_extra=None, preexec=None):
 
 
 def round_trip(port, secret):
-    ws = websocket.create_connection("ws://127.0.0.1:%d/ws?secret=%s" % (port, secret), timeout=10)
-    assert json.loads(ws.recv())["type"] == "welcome"
-    ws.send('{"type":"get_user_metrics","request_id":"u"}')
-    while True:
-        reply = json.loads(ws.recv())
-        if reply.get("request_id") == "u":
-            break
-    ws.close()
-    assert reply["type"] == "user_metrics_response" and reply["data"]
+    answered_client(port, secret).close()
 
 
 @pytest.mark.parametrize("version", sorted(pythons()))
@@ -119,7 +110,7 @@ def test_daemon_from_the_zipapp_on_each_python(pyz, tmp_path, version):
     home, port = str(tmp_path / "home"), free_port()
     proc = run_daemon(python, pyz, home, port)
     try:
-        wait_for(lambda: proc.poll() is None and _healthy(port), 20, what="health on Python %s" % version)
+        wait_for(lambda: proc.poll() is None and healthy(port), 20, what="health on Python %s" % version)
         from sysmedic.daemon import control
         round_trip(port, control.call(home, "status")["secret"])
         proc.send_signal(signal.SIGTERM)
@@ -129,13 +120,6 @@ def test_daemon_from_the_zipapp_on_each_python(pyz, tmp_path, version):
             proc.kill()
         output = proc.stdout.read().decode()
     assert "Traceback" not in output and "Warning" not in output, output
-
-
-def _healthy(port):
-    try:
-        return http_get("http://127.0.0.1:%d/health" % port, timeout=1)[0] == 200
-    except OSError:
-        return False
 
 
 def test_daemon_start_and_stop_from_the_zipapp(pyz, tmp_path):
@@ -179,7 +163,7 @@ def test_unprivileged_user_with_unwritable_home(pyz):
         proc = subprocess.Popen(become + ["/usr/bin/python3", copy, "daemon", "run"], env=env, cwd="/",
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: proc.poll() is None and _healthy(port), 20, what="health as nobody")
+            wait_for(lambda: proc.poll() is None and healthy(port), 20, what="health as nobody")
             status = subprocess.run(become + ["/usr/bin/python3", copy, "websocket", "status"], env=env,
                                     capture_output=True, text=True, timeout=30)
             url = [line.split()[-1] for line in status.stdout.splitlines() if line.startswith("URL:")][0]

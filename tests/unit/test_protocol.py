@@ -35,7 +35,8 @@ def test_system_info_response_matches_the_document():
                      "data": {"cpu_usage": 45.2, "memory_usage": 67.8, "disk_usage": 32.1, "uptime": "2d 4h 32m",
                               "load_avg": "0.85, 0.92, 1.15", "network_io": "2.34 MB/s", "cpu_cores": 4,
                               "memory_total": 8 * 10**9,
-                              "accounting": {"method": "reaped-children", "exit_records_lost": 0}}}
+                              "accounting": {"method": "reaped-children", "exit_records_lost": 0},
+                              "pressure": None}}  # extension (issue 25): null without PSI figures
 
 
 def test_alerts_user_metrics_config_and_ping():

@@ -66,3 +66,12 @@ def test_the_selection_follows_its_user_and_help_lists_the_keys():
     header = render(frame, 79)[0]
     assert len(header) == 79 and "Heavy Load - every 5s" in header and header.endswith(header.split()[-1])
     assert header.split()[-1].count(":") == 2  # the clock is whole at the right edge
+
+
+def test_the_wait_line_shows_each_resources_share_of_the_window():
+    """issue 25: pressure (PSI) under the load line; absent without PSI, '-' on the first sample."""
+    pressure = {"cpu": {"some": {"avg10": 40.0, "window": 37.25}}, "memory": {"some": {"avg10": 0.0, "window": 0.0}},
+                "io": {"some": {"avg10": 2.0, "window": None}}}
+    lines = render(dict(FRAME, system=dict(FRAME["system"], pressure=pressure)), 80, 24)
+    assert lines[4] == "WAIT cpu 37.2%   mem 0.0%   io -"
+    assert not [line for line in render(FRAME, 80, 24) if line.startswith("WAIT")]
