@@ -13,7 +13,9 @@ minute, never silently.
 
 Layout facts (include/uapi/linux/taskstats.h): ``ac_uid``, ``ac_gid``, ``ac_pid``, ``ac_ppid``,
 ``ac_btime`` are u32 at offset 120; ``cpu_run_real_total`` and ``cpu_run_virtual_total`` u64 at
-64 (nanoseconds); ``ac_utime`` and ``ac_stime`` u64 at 152 (microseconds);
+64 (nanoseconds); ``ac_utime`` and ``ac_stime`` u64 at 152 (microseconds); ``read_bytes``,
+``write_bytes`` and ``cancelled_write_bytes`` u64 at 248 (the task's own, rounded down to KB);
+``cpu_delay_total``, ``blkio_delay_total`` and ``swapin_delay_total`` u64 at 24, 40 and 56;
 ``ac_tgid`` (u32) at 368 from struct version 12 on (Linux 5.19); older kernels lack it and
 SysMedic does not use exit records there.
 """
@@ -60,6 +62,8 @@ _TIMES = struct.Struct("=QQ")         # ac_utime, ac_stime at 152 (microseconds,
 _RUN = struct.Struct("=QQ")           # cpu_run_real_total, cpu_run_virtual_total at 64 (nanoseconds)
 _TGID = struct.Struct("=I")           # ac_tgid at 368
 COMM_AT, COMM_LEN = 80, 32            # ac_comm: char[TS_COMM_LEN], NUL-padded
+_IO = struct.Struct("=QQQ")           # read_bytes, write_bytes, cancelled_write_bytes at 248
+_DELAYS = struct.Struct("=Q8xQ8xQ")   # cpu_delay_total at 24, blkio_delay_total at 40, swapin_delay_total at 56
 
 
 def _comm(data, at):
@@ -80,6 +84,10 @@ class Exit(NamedTuple):
     group: bool
     ppid: int = 0      # the parent at exit: who reaps it
     comm: str = ""     # its command name (ac_comm, up to 31 bytes; a group's sum: its last thread's)
+    io: tuple = ()     # the task's own storage I/O: (read_bytes, write_bytes, cancelled_write_bytes),
+                       # in whole KB (the kernel rounds them down); () in a thread group's sum
+    delays_ns: tuple = ()  # delay accounting: (waiting for a CPU, for block I/O, for swap-in), in ns;
+                           # the last two stay 0 while kernel.task_delayacct is off
 
 
 class Unavailable(Exception):
@@ -127,7 +135,7 @@ _STATS_AT = _GENL.size + _SINGLE.size
 # The usual datagram in one read: nlmsghdr, genlmsghdr, the three attribute headers and PID,
 # then from the stats: version, cpu_run_real/virtual_total (64), ac_uid ... ac_btime (120),
 # ac_utime/ac_stime (152), ac_tgid (368). Checked against the general path in the unit tests.
-_WHOLE = struct.Struct("=IHHII" "BBH" "HHHHIHH" "H62x" "QQ40x" "IIIII12x" "QQ200x" "I")
+_WHOLE = struct.Struct("=IHHII" "BBH" "HHHHIHH" "H22x" "Q8xQ8xQ" "QQ40x" "IIIII12x" "QQ80x" "QQQ96x" "I")
 
 
 def parse_exits(payload):
@@ -142,7 +150,8 @@ def parse_exits(payload):
                 and _GENL.size + aggr_size >= len(payload) - 3 and struct.unpack_from("=H", payload, _STATS_AT)[0] >= MIN_VERSION):
             uid, _gid, _pid, ppid, begin = _IDS.unpack_from(payload, _STATS_AT + 120)
             return [Exit(ident, _TGID.unpack_from(payload, _STATS_AT + 368)[0], uid, begin,
-                         _cpu_us(payload, _STATS_AT, False), False, ppid, _comm(payload, _STATS_AT))]
+                         _cpu_us(payload, _STATS_AT, False), False, ppid, _comm(payload, _STATS_AT),
+                         _IO.unpack_from(payload, _STATS_AT + 248), _DELAYS.unpack_from(payload, _STATS_AT + 24))]
     return _parse_exits(payload)
 
 
@@ -185,7 +194,8 @@ def _parse_exits(payload):
             found.append(Exit(ident, ident, last.uid if last else uid, 0, cpu, True, last.ppid if last else 0,
                               last.comm if last else ""))
         else:
-            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, cpu, False, ppid, _comm(stats, 0)))
+            found.append(Exit(ident, _TGID.unpack_from(stats, 368)[0], uid, begin, cpu, False, ppid, _comm(stats, 0),
+                              _IO.unpack_from(stats, 248), _DELAYS.unpack_from(stats, 24)))
     return found
 
 
@@ -347,13 +357,15 @@ class ExitListener:
         in one unpack, anything else by the general path."""
         if len(data) >= _WHOLE.size:
             (size, kind, _f, _s, _p, _c, _v, _r, aggr_size, aggr, _ps, pid_kind, ident, _ss, stats_kind, version,
-             real, run, uid, _gid, _pid, ppid, begin, utime, stime, tgid) = _WHOLE.unpack_from(data)
+             cpu_delay, blkio_delay, swapin_delay, real, run, uid, _gid, _pid, ppid, begin, utime, stime,
+             read, written, cancelled, tgid) = _WHOLE.unpack_from(data)
             if (kind != NLMSG_ERROR and len(data) - 3 <= size <= len(data) and aggr == TASKSTATS_TYPE_AGGR_PID
                     and pid_kind == TASKSTATS_TYPE_PID and stats_kind == TASKSTATS_TYPE_STATS
                     and version >= MIN_VERSION and _HEADER.size + _GENL.size + aggr_size >= size - 3):
                 if ident == tgid:  # another thread's exit is in its process's /proc already
                     found.append(Exit(ident, tgid, uid, begin, run // 1000 if run else utime + stime, False, ppid,
-                                      _comm(data, _HEADER.size + _STATS_AT)))
+                                      _comm(data, _HEADER.size + _STATS_AT), (read, written, cancelled),
+                                      (cpu_delay, blkio_delay, swapin_delay)))
                 return
         for kind, payload in messages(data):
             if kind != NLMSG_ERROR:

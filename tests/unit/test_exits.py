@@ -40,7 +40,8 @@ def test_a_thread_groups_last_exit_carries_its_record_and_the_groups_sum():
     thread = attr(4, attr(1, struct.pack("=I", 501)) + attr(3, stats(501, 500, 1001, 42, 1234, 30000)))
     group = attr(5, attr(2, struct.pack("=I", 500)) + attr(3, stats(0, 0, 0, 0, 0, 90000, group=True)))
     found = parse_exits(struct.pack("=BBH", 2, 1, 0) + thread + group)
-    assert found == [Exit(501, 500, 1001, 1234, 30000, False, 42), Exit(500, 500, 1001, 0, 90000, True, 42)]
+    assert found == [Exit(501, 500, 1001, 1234, 30000, False, 42, "", (0, 0, 0), (0, 0, 0)),
+                     Exit(500, 500, 1001, 0, 90000, True, 42)]
 
 
 def test_a_record_carries_its_command_name_and_a_groups_sum_its_last_threads():
@@ -55,6 +56,23 @@ def test_a_record_carries_its_command_name_and_a_groups_sum_its_last_threads():
     found = []
     ExitListener._handle(None, datagram, found)  # the one-unpack path of the listener thread
     assert found == parse_exits(one) and found[0].comm == "\ufffd" + "t" * 31
+
+
+def test_a_record_carries_its_own_io_and_delays_on_both_paths():
+    """Issue 25's building block: read_bytes, write_bytes, cancelled_write_bytes (at 248) and
+    the CPU, block I/O and swap-in delays (at 24, 40, 56), as the kernel lays them out."""
+    data = bytearray(stats(7, 7, 1000, 1, 1, 50))
+    struct.pack_into("=QQQ", data, 248, 4096, 20971520, 8192)
+    struct.pack_into("=QQQQQQ", data, 16, 3, 1500, 2, 2500, 1, 3500)  # cpu_count/delay, blkio, swapin
+    one = struct.pack("=BBH", 2, 1, 0) + attr(4, attr(1, struct.pack("=I", 7)) + attr(3, bytes(data)))
+    parsed = parse_exits(one)
+    assert parsed[0].io == (4096, 20971520, 8192) and parsed[0].delays_ns == (1500, 2500, 3500)
+    from sysmedic.collect.exits import ExitListener
+    found = []
+    ExitListener._handle(None, struct.pack("=IHHII", 16 + len(one), 27, 0, 0, 0) + one, found)
+    assert found == parsed
+    extra = attr(4, attr(1, struct.pack("=I", 8)) + attr(3, bytes(data)))  # a datagram of two: the general path
+    assert [r.io for r in parse_exits(one + extra)] == [(4096, 20971520, 8192)] * 2
 
 
 def test_cpu_is_the_exact_run_time_not_the_clock_tick_sample():
