@@ -189,7 +189,7 @@ class Clients:
                 pass
 
 
-def users_seen(port):
+def health_of(port):
     import urllib.request
     with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=5) as answer:
         return json.load(answer)
@@ -219,7 +219,7 @@ def run(seconds, limit_bytes=None):
         while time.monotonic() - started < seconds and proc.poll() is None:
             time.sleep(1)  # the run's length: a measurement window, not a synchronisation
         alive = proc.poll() is None
-        health = users_seen(port) if alive else {}
+        health = health_of(port) if alive else {}
         status = status_of(proc.pid) if alive else {}
         clients.close()
         return {"alive": alive, "healthy": health.get("status") == "healthy", "ooms": group.ooms(),

@@ -40,8 +40,7 @@ OPENWRT = {"logging": "python3-logging", "ssl": "python3-openssl", "_ssl": "pyth
            "hashlib": "python3-openssl",
            "email": "python3-email", "smtplib": "python3-email",
            "urllib": "python3-urllib", "sqlite3": "python3-sqlite3", "curses": "python3-ncurses",
-           "ctypes": "python3-ctypes", "unicodedata": "python3-codecs",
-           "concurrent": "python3-multiprocessing"}
+           "ctypes": "python3-ctypes", "unicodedata": "python3-codecs"}
 BUNDLED = {"docopt": "docopt-ng", "simple_websocket": "simple-websocket", "wsproto": "wsproto", "h11": "h11"}
 
 

@@ -111,7 +111,7 @@ class Accountant:
         if prev is None:
             if raw.exits:
                 remember_exits(raw, self._ended, self._waiting)
-            return self._snapshot(raw, None, None, None, 0.0, collect_seconds)
+            return self._snapshot(raw, None, None, None, 0.0, collect_seconds, pressure=shares(None, raw.pressure))
         span = raw.cpu_total - prev.cpu_total
         busy = raw.cpu_busy - prev.cpu_busy
         cpu_usage = min(100.0, max(0.0, 100.0 * busy / span)) if span > 0 else 0.0
@@ -168,7 +168,7 @@ class Accountant:
             memory_total=raw.memory_total, memory_available=raw.memory_available,
             disk_usage=100.0 * raw.disk_used / raw.disk_total if raw.disk_total else 0.0,
             uptime=raw.uptime, load_avg=raw.load_avg, network_rate=network_rate,
-            pressure=pressure if pressure is not None else shares(None, raw.pressure))
+            pressure=pressure)
         method = EXIT_RECORDS if raw.exits is not None else PSUTIL if raw.source == "psutil" else REAPED_CHILDREN
         return Snapshot(time=raw.wall, system=system, users=tuple(users),
                         warming_up=user_ticks is None, interval=elapsed,

@@ -18,7 +18,6 @@ import errno
 import os
 
 RESOURCES = ("cpu", "memory", "io")
-KINDS = ("some", "full")
 
 
 def read_pressure(proc_root="/proc"):
@@ -27,7 +26,7 @@ def read_pressure(proc_root="/proc"):
     for resource in RESOURCES:
         try:
             with open(os.path.join(proc_root, "pressure", resource), "rb") as handle:
-                text = handle.read().decode("ascii", "replace")
+                text = handle.read(4096).decode("ascii", "replace")  # two short lines
         except OSError:
             return None
         lines = {}
@@ -48,7 +47,7 @@ def unavailable(proc_root="/proc"):
     """Why there is no pressure information here (one sentence), or None when there is."""
     try:
         with open(os.path.join(proc_root, "pressure", "cpu"), "rb") as handle:
-            handle.read()
+            handle.read(4096)
     except FileNotFoundError:
         return "no /proc/pressure: this kernel has no pressure stall information (CONFIG_PSI, Linux 4.20+)"
     except OSError as err:

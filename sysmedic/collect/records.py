@@ -64,7 +64,7 @@ class SystemMetrics:
     uptime: float                   # seconds
     load_avg: Tuple[float, float, float]
     network_rate: Optional[float]   # bytes/s received+sent; None while warming up
-    pressure: Optional[dict] = None  # {resource: {kind: {"avg10": %, "window": %}}} (PSI), None without it
+    pressure: Optional[dict] = None  # {resource: {kind: {"avg10": %, "window": %, "total": s}}} (PSI), None without it
 
 
 @dataclass(frozen=True)

@@ -18,23 +18,23 @@ import pytest
 from ..loads import CgroupLoad, can_run_loads, make_user, remove_user
 from .harness import answered_client, free_port, healthy, http_get, wait_for, write_config
 
-ROOT = os.path.join(os.environ.get("SYSMEDIC_TEST_ROOTS", "/var/cache/sysmedic-test"), "sid")
+SID_ROOT = os.path.join(os.environ.get("SYSMEDIC_TEST_ROOTS", "/var/cache/sysmedic-test"), "sid")
 PYTHONS = ("python3.14", "python3.15")
 BURN = ["sh", "-c", "while :; do :; done"]
 # The host's /proc, /sys and /dev in the root, in a mount namespace of the daemon's own.
 ENTER = '''mount --bind "$0" "$0" && mount -t proc proc "$0/proc" && mount --rbind /sys "$0/sys" &&
 mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"'''
 
-pytestmark = pytest.mark.skipif(not (os.path.isdir(ROOT) and can_run_loads() and shutil.which("unshare")),
+pytestmark = pytest.mark.skipif(not (os.path.isdir(SID_ROOT) and can_run_loads() and shutil.which("unshare")),
                                 reason="no sid root (make test builds it as root: tests/sid-root.sh)")
 
 
 @pytest.fixture
 def place(pyz):
     """A directory inside the root holding the zipapp and a home: ``(path in the root, path here)``."""
-    here = tempfile.mkdtemp(prefix="sysmedic-sid-", dir=os.path.join(ROOT, "var", "tmp"))
+    here = tempfile.mkdtemp(prefix="sysmedic-sid-", dir=os.path.join(SID_ROOT, "var", "tmp"))
     shutil.copy(pyz, os.path.join(here, "sysmedic.pyz"))
-    yield "/" + os.path.relpath(here, ROOT), here
+    yield "/" + os.path.relpath(here, SID_ROOT), here
     shutil.rmtree(here, ignore_errors=True)
 
 
@@ -48,7 +48,7 @@ def user():
 def in_root(*argv, env=None):
     """The command that runs ``argv`` in the root, with only ``env`` (and PATH, LANG) set."""
     environment = ["env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"] + ["%s=%s" % item for item in (env or {}).items()]
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", ENTER, ROOT] + environment + list(argv)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", ENTER, SID_ROOT] + environment + list(argv)
 
 
 @pytest.mark.parametrize("python", PYTHONS)
@@ -105,7 +105,7 @@ def stopped(proc):
 def stdlib_package_modules(version):
     """The modules Debian ships in libpython3.X-stdlib (what python3.X-minimal lacks), as
     dotted names: read from the root's dpkg file list."""
-    listing = os.path.join(ROOT, "var", "lib", "dpkg", "info", "libpython%s-stdlib:amd64.list" % version)
+    listing = os.path.join(SID_ROOT, "var", "lib", "dpkg", "info", "libpython%s-stdlib:amd64.list" % version)
     prefix = "/usr/lib/python%s/" % version
     names = set()
     with open(listing) as handle:
@@ -167,7 +167,7 @@ def test_a_read_only_root_with_a_tmpfs_home_serves(place):
     port = free_port()
     enter_read_only = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && mount -t tmpfs -o mode=0755 tmpfs '
                        '"$0/run" && mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"')
-    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", enter_read_only, ROOT, "env", "-i",
+    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", enter_read_only, SID_ROOT, "env", "-i",
                "PATH=/usr/bin:/bin", "SYSMEDIC_HOME=/run/sysmedic", "python3", inside + "/sysmedic.pyz", "daemon",
                "run", "--port=%d" % port]
     log_path = os.path.join(here, "read-only.log")
